@@ -1,0 +1,165 @@
+"""Instructor commands: ``python -m autograder {release,init,collect,grade,feedback,export,demo}``."""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .course import REPO, Course, assignments
+from .demo import write_demo_submissions
+from .grade import grade_all
+
+__all__ = ["main", "release", "collect", "feedback", "export"]
+
+
+def release(notebooks: Path = REPO / "notebooks", solutions: Path = REPO / "solutions") -> list[str]:
+    """Regenerate the student notebooks in ``notebooks/`` with ``nbgrader generate_assignment``."""
+    with tempfile.TemporaryDirectory(prefix="softmax-release-") as tmp:
+        course = Course(tmp)
+        ids = course.init(solutions)
+        for a in ids:
+            shutil.rmtree(notebooks / a, ignore_errors=True)
+            shutil.copytree(course.release_dir / a, notebooks / a)
+    return ids
+
+
+def collect(course: Course, path: Path) -> list[str]:
+    """Copy ``PATH/<student>/<assignment>/*`` into ``submitted/`` and register the students."""
+    path = Path(path)
+    if not path.is_dir():
+        raise SystemExit(f"collect: {path} is not a folder of <student>/<assignment>/ submissions")
+    known = set(assignments(course.source))
+    students = []
+    for sdir in sorted(p for p in path.iterdir() if p.is_dir()):
+        for adir in sorted(p for p in sdir.iterdir() if p.is_dir() and p.name in known):
+            dest = course.submitted / sdir.name / adir.name
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(adir, dest)
+            if not (dest / "timestamp.txt").exists():
+                (dest / "timestamp.txt").write_text(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+        if sdir.name not in students:
+            course.add_student(sdir.name)
+            students.append(sdir.name)
+    return students
+
+
+def feedback(course: Course, ids: list[str] | None = None) -> None:
+    """``nbgrader generate_feedback`` for every assignment (hidden tests removed, see feedback.py)."""
+    for a in ids or assignments(course.source):
+        course.nbgrader("generate_feedback", a, "--force")
+
+
+def export(course: Course, out: Path | None = None) -> Path:
+    """``nbgrader export`` then pivot to one row per student, one column per assignment, and a total."""
+    raw = course.root / "nbgrader_export.csv"
+    course.nbgrader("export", f"--to={raw}")
+    table: dict[str, dict[str, float]] = {}
+    columns: list[str] = []
+    maxima: dict[str, float] = {}
+    with open(raw, newline="") as fh:
+        for row in csv.DictReader(fh):
+            table.setdefault(row["student_id"], {})[row["assignment"]] = float(row["score"])
+            maxima[row["assignment"]] = float(row["max_score"])
+            if row["assignment"] not in columns:
+                columns.append(row["assignment"])
+    columns.sort()
+    out = Path(out or course.root / "grades.csv")
+    with open(out, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student", *columns, "total", "max_total"])
+        for student in sorted(table):
+            scores = [table[student].get(a, 0.0) for a in columns]
+            writer.writerow([student, *[f"{s:g}" for s in scores], f"{sum(scores):g}",
+                             f"{sum(maxima[a] for a in columns):g}"])
+    return out
+
+
+def print_table(path: Path) -> None:
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser.add_argument("--course", default=os.environ.get("SOFTMAX_COURSE_DIR", "course"),
+                        help="nbgrader course directory (default: ./course or $SOFTMAX_COURSE_DIR)")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("release", help="regenerate notebooks/ from solutions/ with nbgrader generate_assignment")
+    sub.add_parser("init", help="create the course directory and its gradebook from solutions/")
+    p = sub.add_parser("collect", help="import a folder of <student>/<assignment>/*.ipynb submissions")
+    p.add_argument("path", type=Path)
+    for name in ("grade", "demo"):
+        p = sub.add_parser(name, help="autograde all submissions" if name == "grade"
+                           else "the whole pipeline on the bundled demo class, in a temporary course")
+        p.add_argument("--workers", type=int, default=None, help="parallel notebooks (default: cores)")
+        p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
+        p.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook")
+        p.add_argument("--memory-gb", type=float, default=4.0, help="address-space limit per notebook")
+        p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
+    sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
+    p = sub.add_parser("export", help="grades CSV: one row per student, one column per assignment")
+    p.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    if args.cmd == "release":
+        print("released:", ", ".join(release()))
+        return 0
+    if args.cmd == "demo":
+        return _demo(args)
+    course = Course(args.course)
+    if args.cmd == "init":
+        print("assignments:", ", ".join(course.init()))
+    elif args.cmd == "collect":
+        print("students:", ", ".join(collect(course, args.path)))
+    elif args.cmd == "grade":
+        _grade(course, args)
+    elif args.cmd == "feedback":
+        feedback(course)
+        print(f"feedback written under {course.feedback_dir}")
+    elif args.cmd == "export":
+        print_table(export(course, args.out))
+    return 0
+
+
+def _grade(course: Course, args) -> None:
+    todo = args.assignment or assignments(course.source)
+    start = time.perf_counter()
+    results = grade_all(course, todo, workers=args.workers, cell_timeout=args.cell_timeout,
+                        wall_timeout=args.notebook_timeout, memory_gb=args.memory_gb)
+    bad = [r for r in results if r.status != "ok" or r.notes]
+    print(f"graded {len(results)} notebooks in {time.perf_counter() - start:.1f} s "
+          f"({sum(r.status == 'ok' for r in results)} executed normally)")
+    for r in bad:
+        print(f"  {r.student}/{r.assignment}: {r.status}; " + " ".join(r.notes))
+
+
+def _demo(args) -> int:
+    with tempfile.TemporaryDirectory(prefix="softmax-demo-") as tmp:
+        course = Course(Path(tmp) / "course")
+        ids = args.assignment or course.init()
+        if args.assignment:
+            course.init()
+        print(f"course: {course.root}\nassignments: {', '.join(ids)}")
+        subs = write_demo_submissions(course, Path(tmp) / "inbox", ids)
+        print("students:", ", ".join(collect(course, subs)))
+        _grade(course, args)
+        feedback(course, ids)
+        print("feedback:", ", ".join(sorted(str(p.relative_to(course.root))
+                                            for p in course.feedback_dir.rglob("*.html"))))
+        print()
+        print_table(export(course))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""A course directory managed with the real nbgrader: paths, assignments and nbgrader invocations."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["REPO", "Course", "NbgraderError", "assignments"]
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed; the message carries the tail of its log."""
+
+
+def assignments(solutions: Path = REPO / "solutions") -> list[str]:
+    """Assignment ids (folder names under ``solutions/``) in course order."""
+    return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def nbgrader_env() -> dict[str, str]:
+    """Environment for nbgrader subprocesses: this interpreter's scripts first on PATH (nbgrader runs alembic)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+class Course:
+    """An nbgrader course directory: ``source/ release/ submitted/ autograded/ feedback/ gradebook.db``."""
+
+    def __init__(self, root: os.PathLike | str):
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"Course({str(self.root)!r})"
+
+    source = property(lambda self: self.root / "source")
+    release_dir = property(lambda self: self.root / "release")
+    submitted = property(lambda self: self.root / "submitted")
+    autograded = property(lambda self: self.root / "autograded")
+    feedback_dir = property(lambda self: self.root / "feedback")
+    gradebook = property(lambda self: self.root / "gradebook.db")
+
+    def nbgrader(self, *args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` inside the course directory and return the finished process."""
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=nbgrader_env(),
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        failed = proc.returncode != 0 or "[ERROR]" in proc.stderr and "ERROR] There was an error" in proc.stderr
+        if check and failed:
+            raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode}):\n"
+                                + "\n".join(proc.stderr.splitlines()[-25:]))
+        return proc
+
+    def init(self, solutions: Path = REPO / "solutions") -> list[str]:
+        """Create the course directory from ``solutions/`` and generate every assignment (release + gradebook)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.copy(CONFIG, self.root / "nbgrader_config.py")
+        ids = assignments(solutions)
+        for a in ids:
+            if (self.source / a).exists():
+                shutil.rmtree(self.source / a)
+            shutil.copytree(solutions / a, self.source / a, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            self.nbgrader("generate_assignment", a, "--force")
+        return ids
+
+    def expected_notebooks(self, assignment: str) -> list[str]:
+        """Notebook file names the release of ``assignment`` contains."""
+        return sorted(p.name for p in (self.release_dir / assignment).glob("*.ipynb"))
+
+    def add_student(self, student: str) -> None:
+        self.nbgrader("db", "student", "add", student)
+
+    def students(self) -> list[str]:
+        """Students with at least one folder under ``submitted/``."""
+        if not self.submitted.exists():
+            return []
+        return sorted(p.name for p in self.submitted.iterdir() if p.is_dir())

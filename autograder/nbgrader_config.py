@@ -1,0 +1,54 @@
+"""nbgrader configuration for the softmax course.
+
+The instructor CLI (``python -m autograder``) copies this file into the course directory it manages; you can
+also use it directly with plain ``nbgrader`` commands run from that directory.
+"""
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+c.CourseDirectory.course_id = "softmax-course"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+
+# Student stubs: nbgrader replaces every BEGIN/END SOLUTION region with these.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Grading: restore deleted grade/locked cells from the gradebook instead of failing the notebook.
+c.OverwriteCells.add_missing_cells = True
+c.Execute.timeout = 120                # seconds per cell (notebook 5 trains on a subset under autograde)
+c.Execute.interrupt_on_timeout = True
+c.Execute.raise_on_iopub_timeout = False
+c.LimitOutput.max_lines = 200          # keep a print storm from filling the gradebook and the feedback
+c.LimitOutput.max_traceback = 40
+
+# Feedback never shows hidden tests (see autograder/feedback.py).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# The parallel grader (autograder/grade.py) executes submissions in private copies of the course, then
+# records every result in this gradebook with one serial nbgrader run that does not execute again (the
+# notebooks already carry their outputs), so SQLite never sees two writers.
+import os  # noqa: E402
+
+if os.environ.get("SOFTMAX_GRADER_PHASE") == "record":
+    c.Autograde.sanitize_preprocessors = [
+        "nbgrader.preprocessors.DeduplicateIds",
+        "nbgrader.preprocessors.OverwriteKernelspec",
+        "nbgrader.preprocessors.OverwriteCells",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
+    c.Autograde.autograde_preprocessors = [
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]

@@ -1,0 +1,84 @@
+"""Figures used in the notebooks. Each function draws on an optional ``ax``/``fig``, returns it, and
+never calls ``plt.show()``."""
+from __future__ import annotations
+
+import numpy as np
+import matplotlib.pyplot as plt
+
+from .softmax import softmax
+
+__all__ = ["plot_softmax_temperature", "plot_history", "plot_confusion_matrix", "plot_image_grid"]
+
+
+def plot_softmax_temperature(z, temperatures=(0.5, 1.0, 2.0, 5.0), labels=None, ax=None):
+    """Grouped bars of ``softmax(z, temperature=T)`` for each T: small T sharpens, large T flattens."""
+    z = np.asarray(z, dtype=np.float64)
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    width = 0.8 / len(temperatures)
+    x = np.arange(z.size)
+    for k, t in enumerate(temperatures):
+        ax.bar(x + (k - (len(temperatures) - 1) / 2) * width, softmax(z, temperature=t), width, label=f"T = {t:g}")
+    ax.set_xticks(x, labels if labels is not None else [f"z{i} = {v:g}" for i, v in enumerate(z)])
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_history(history, ax=None):
+    """Training curves from a history dict with keys ``loss`` and optionally ``train_acc`` / ``val_acc``.
+
+    Draws loss on ``ax`` and accuracies on a twin axis; returns ``ax``.
+    """
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], "k-o", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    acc_ax = ax.twinx()
+    for key, style in (("train_acc", "b--"), ("val_acc", "r-")):
+        if history.get(key):
+            acc_ax.plot(epochs, history[key], style, label=key.replace("_", " "))
+    acc_ax.set_ylabel("accuracy")
+    lines = ax.get_legend_handles_labels()[0] + acc_ax.get_legend_handles_labels()[0]
+    ax.legend(lines, [ln.get_label() for ln in lines], frameon=False, loc="center right")
+    return ax
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names, ax=None, normalize=True):
+    """Confusion matrix (rows: true class, columns: predicted), row-normalised by default; returns ``ax``."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    k = len(class_names)
+    cm = np.zeros((k, k))
+    np.add.at(cm, (y_true, y_pred), 1)
+    if normalize:
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax = ax or plt.subplots(figsize=(6, 5.5))[1]
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center", fontsize=7,
+                color="white" if v > cm.max() / 2 else "black")
+    ax.set_xticks(range(k), class_names, rotation=60, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return ax
+
+
+def plot_image_grid(X, y_true, class_names, y_pred=None, ncols=8, fig=None):
+    """28x28 images in a grid titled with the true label (and the prediction, red when wrong); returns ``fig``."""
+    X = np.asarray(X)
+    n = X.shape[0]
+    nrows = int(np.ceil(n / ncols))
+    fig = fig or plt.figure(figsize=(1.4 * ncols, 1.7 * nrows))
+    for i in range(n):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(X[i].reshape(28, 28), cmap="gray_r")
+        ax.set_axis_off()
+        title = class_names[y_true[i]]
+        wrong = y_pred is not None and y_pred[i] != y_true[i]
+        if y_pred is not None:
+            title = f"{class_names[y_pred[i]]}\n(true: {title})" if wrong else title
+        ax.set_title(title, fontsize=7, color="red" if wrong else "black")
+    fig.tight_layout()
+    return fig

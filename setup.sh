@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One-command setup on a fresh Debian/Ubuntu machine: the Fashion-MNIST data (Debian package when we can
+# install it, otherwise the loader downloads and verifies the official files), a virtualenv in .venv with the
+# course installed in editable mode plus the test tools, and the nbgrader Jupyter extensions.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq dataset-fashion-mnist \
+    || echo "setup: could not install dataset-fashion-mnist; the data will be downloaded instead"
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+# Fetch (or find) the data once now, so the first notebook run does not wait for it.
+.venv/bin/python -c "from course_utils.data import load_fashion_mnist as f; f(subset=1)" \
+  && echo "setup: Fashion-MNIST found"
+echo "setup: done. Run the tests with: .venv/bin/python -m pytest"
