@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -58,10 +59,13 @@ def _execute(src: Path, snapshot: Path, config: Path, student: str, assignment: 
     work = workroot / "work" / f"{student}__{assignment}"
     shutil.copytree(src, work / "submitted" / student / assignment)
     shutil.copy(config, work / "nbgrader_config.py")
-    shutil.copy(snapshot, work / "gradebook.db")
+    # The gradebook copy lives outside the tree the kernel runs in, under an unguessable name, so a
+    # submission that writes to ../../gradebook.db cannot break the recording of its own results.
+    db = Path(tempfile.mkdtemp(prefix="db-", dir=workroot)) / "gradebook.db"
+    shutil.copy(snapshot, db)
     env = nbgrader_env() | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
-           f"--Execute.timeout={cell_timeout}"]
+           f"--Execute.timeout={cell_timeout}", f"--CourseDirectory.db_url=sqlite:///{db}"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -154,8 +158,7 @@ def _record(course: Course, assignments: list[str], staged: Path, results: list[
     try:
         for a in assignments:
             if any(r.assignment == a for r in results):
-                course.nbgrader("autograde", a, "--force",
-                                f"--CourseDirectory.submitted_directory={staged.name}")
+                _record_assignment(course, a, staged, [r for r in results if r.assignment == a])
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -164,6 +167,20 @@ def _record(course: Course, assignments: list[str], staged: Path, results: list[
     path = course.root / NOTES_FILE
     previous = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps(previous | notes, indent=1, sort_keys=True))
+
+
+def _record_assignment(course: Course, assignment: str, staged: Path, results: list[Result]) -> None:
+    """Record one assignment; a notebook nbgrader cannot record is replaced by the blank release and retried."""
+    args = ("autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={staged.name}")
+    proc = course.nbgrader(*args, check=False)
+    failed = set(re.findall(r"error processing assignment '[^']*' for student '([^']+)'", proc.stderr))
+    for r in results:
+        if r.student in failed:
+            r.status = "unrecordable"
+            r.notes.append("nbgrader could not record this notebook; it was graded as unanswered")
+            _failed_copy(course.release_dir / assignment, staged / r.student / assignment, r.notes[-1])
+    for student in sorted(failed):
+        course.nbgrader(*args, f"--student={student}")
 
 
 def _locked_ids(course: Course, assignment: str) -> dict[str, set[str]]:

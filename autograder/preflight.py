@@ -95,6 +95,32 @@ def preflight(submission: Path, release: Path, locked_ids: dict[str, set[str]]) 
         if problem:
             shutil.copy(release / name, target)
             notes.append(f"{name}: {problem}; it was graded as an unanswered notebook.")
+        else:
+            notes += _restore_grade_cells(target, release / name)
+    return notes
+
+
+def _restore_grade_cells(path: Path, release: Path) -> list[str]:
+    """Put deleted grade cells back after the nearest earlier cell that is still there.
+
+    nbgrader's ``add_missing_cells`` assumes the cell before a deleted test is a solution or test cell and
+    fails otherwise; once the cell is back, nbgrader overwrites it with the full version from the gradebook.
+    """
+    nb, rel = nbformat.read(path, 4), nbformat.read(release, 4)
+    present = grade_ids(nb)
+    notes = []
+    for k, cell in enumerate(rel.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade") or meta["grade_id"] in present:
+            continue
+        earlier = [c.metadata["nbgrader"]["grade_id"] for c in rel.cells[:k] if "nbgrader" in c.metadata]
+        index = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)}
+        after = max((index[g] for g in earlier if g in index), default=-1)
+        nb.cells.insert(after + 1, cell)
+        present.add(meta["grade_id"])
+        notes.append(f"{path.name}: the graded cell '{meta['grade_id']}' had been deleted and was restored.")
+    if notes:
+        nbformat.write(nb, path)
     return notes
 
 

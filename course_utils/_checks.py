@@ -44,7 +44,8 @@ def as_float_array(x, name: str, *, min_ndim: int = 1, max_ndim: int | None = No
 def as_labels(y, name: str, num_classes: int, *, length: int | None = None) -> np.ndarray:
     """Return integer class labels ``y`` of shape ``(N,)`` with values in ``0 .. num_classes-1``."""
     arr = np.asarray(y)
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):  # incl. [] (float64)
+    # Integral floats (and [], which NumPy makes float64) become ints; other floats are rejected below.
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class labels; got dtype {arr.dtype}")

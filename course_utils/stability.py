@@ -27,15 +27,20 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     Returns
     -------
     ndarray, ``z.shape`` without ``axis`` (or with it set to 1), dtype of ``z``.
-        ``m + log(sum_j exp(z_j - m))`` with ``m = max_j z_j``; a slice that is all ``-inf`` gives ``-inf``
+        ``m + log1p(sum_{j != argmax} exp(z_j - m))`` with ``m = max_j z_j``; a slice that is all ``-inf`` gives ``-inf``
         (the log of an empty sum), never NaN.
     """
     z = as_float_array(z, "z", allow_inf=True)
     axis = check_axis(axis, z.ndim)
-    m = z.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    top = np.argmax(z, axis=axis, keepdims=True)
+    m = np.take_along_axis(z, top, axis=axis)
+    all_masked = ~np.isfinite(m)
+    m = np.where(all_masked, 0, m)
     with np.errstate(divide="ignore", over="ignore"):  # z - m may round to -inf: exp gives 0, as it should
-        out = m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+        e = np.exp(z - m)
+        np.put_along_axis(e, top, 0, axis=axis)  # the max term is exactly 1: add it through log1p, which
+        out = m + np.log1p(e.sum(axis=axis, keepdims=True))  # keeps the small terms' digits
+    out = np.where(all_masked, -np.inf, out).astype(z.dtype, copy=False)
     return out if keepdims else np.squeeze(out, axis=axis)
 
 

@@ -1,0 +1,121 @@
+"""Hostile and broken submissions for notebook 1, each with the score the grader must give (of 10).
+
+Builders take the release and source notebooks of 01_softmax and write one student's folder.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import nbformat
+
+from autograder.demo import DELEGATE_SOFTMAX, NAIVE_SOFTMAX, fill
+
+GOOD = '''
+def softmax(z, axis=-1, temperature=1.0):
+    z = np.asarray(z)
+    z = (z if z.dtype.kind == "f" else z.astype(float)) / temperature
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+'''
+NB = "softmax.ipynb"
+FULL, NAIVE_SCORE = 10.0, 7.0
+
+
+def _answer(code):
+    return lambda src, rel: fill(copy.deepcopy(src), {"softmax": code})
+
+
+def _write(nb):
+    return lambda folder: nbformat.write(nb, folder / NB)
+
+
+def _edit_test_cell(src, rel):
+    nb = fill(copy.deepcopy(src), {"softmax": NAIVE_SOFTMAX})
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_softmax_stability":
+            cell.source = '"""Check nothing."""\npass'
+    return nb
+
+
+def _delete_test_cell(src, rel):
+    nb = fill(copy.deepcopy(src), {"softmax": NAIVE_SOFTMAX})
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_softmax_stability"]
+    return nb
+
+
+def _add_cells(src, rel):
+    nb = fill(copy.deepcopy(src), {"softmax": GOOD})
+    nb.cells.insert(3, nbformat.v4.new_code_cell("def helper(x):\n    return x + 1"))
+    nb.cells.insert(4, nbformat.v4.new_markdown_cell("My notes."))
+    return nb
+
+
+def _reorder(src, rel):
+    nb = fill(copy.deepcopy(src), {"softmax": GOOD})
+    md = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
+    nb.cells[md[0]], nb.cells[md[1]] = nb.cells[md[1]], nb.cells[md[0]]
+    return nb
+
+
+def _big_image(src, rel):
+    nb = fill(copy.deepcopy(src), {"softmax": GOOD})
+    blob = "A" * (50 * 2**20)
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={"image/png": blob})]
+    return nb
+
+
+# name -> (expected autograded score, how to make the notebook or the folder, note fragment or None)
+def corpus(source: Path, release: Path):
+    src, rel = nbformat.read(source / NB, 4), nbformat.read(release / NB, 4)
+    nbs = {
+        "reference": (FULL, src, None),
+        "untouched": (0.0, rel, None),
+        "naive": (NAIVE_SCORE, _answer(NAIVE_SOFTMAX)(src, rel), None),
+        "delegates": (0.0, _answer(DELEGATE_SOFTMAX)(src, rel), None),
+        "scipy_delegate": (0.0, _answer("from scipy.special import softmax as _s\n"
+                                        "def softmax(z, axis=-1, temperature=1.0):\n"
+                                        "    return _s(np.asarray(z) / temperature, axis=axis)")(src, rel), None),
+        "loop_top_level": (0.0, _answer("while True:\n    pass")(src, rel), None),
+        "loop_in_function": (0.0, _answer("def softmax(z, axis=-1, temperature=1.0):\n    while True:\n"
+                                          "        pass")(src, rel), "grading stopped"),
+        "kernel_death": (0.0, _answer("import os\nos.kill(os.getpid(), 9)")(src, rel), None),
+        "sys_exit_after_def": (FULL, _answer(GOOD + "\nimport sys\nsys.exit()")(src, rel), None),
+        "allocates_8gb": (FULL, _answer(GOOD + "\ntry:\n    big = np.ones(2**30)\nexcept MemoryError:\n"
+                                        "    big = None\nhuge = np.ones(2**30)")(src, rel), None),
+        "process_storm": (FULL, _answer(GOOD + "\nimport os, threading, time\n"
+                                        "for _ in range(100):\n"
+                                        "    threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
+                                        "for _ in range(10):\n    if os.fork() == 0:\n        time.sleep(3600)\n"
+                                        "        os._exit(0)")(src, rel), None),
+        "print_flood": (FULL, _answer(GOOD + "\nfor i in range(200_000):\n    print('spam ' * 20)")(src, rel), None),
+        "edits_test_cell": (NAIVE_SCORE, _edit_test_cell(src, rel), None),
+        "deletes_test_cell": (NAIVE_SCORE, _delete_test_cell(src, rel), None),
+        "adds_cells": (FULL, _add_cells(src, rel), None),
+        "reorders_cells": (FULL, _reorder(src, rel), None),
+        "patches_grader": (0.0, _answer(NAIVE_SOFTMAX + "\nimport course_utils.grading.softmax as g\n"
+                                        "g.large_logits = lambda f: None")(src, rel), "modifies the grader"),
+        "patches_builtins": (0.0, _answer(GOOD + "\nimport builtins\nbuiltins.AssertionError = Warning")(src, rel),
+                             "modifies the grader"),
+        "redefines_reference": (0.0, _answer(NAIVE_SOFTMAX + "\nimport course_utils.softmax\n"
+                                             "course_utils.softmax.softmax = softmax")(src, rel),
+                                "modifies the grader"),
+        "touches_files": (FULL, _answer(GOOD + "\nfor p in ['../../../gradebook.db', '../../../../gradebook.db']:\n"
+                                        "    try:\n        open(p, 'w').write('garbage')\n"
+                                        "    except OSError:\n        pass")(src, rel), None),
+        "big_image": (FULL, _big_image(src, rel), None),
+    }
+    out = {name: (score, _write(nb), note) for name, (score, nb, note) in nbs.items()}
+    out["renamed"] = (FULL, lambda f: nbformat.write(src, f / "softmax (1).ipynb"), "found as 'softmax (1).ipynb'")
+    out["missing"] = (0.0, lambda f: (f / "notes.txt").write_text("forgot the notebook"), "missing")
+    out["invalid_json"] = (0.0, lambda f: (f / NB).write_text(json.dumps(src)[:-200]), "not valid notebook JSON")
+    out["empty_file"] = (0.0, lambda f: (f / NB).write_bytes(b""), "empty")
+    out["not_utf8"] = (0.0, lambda f: (f / NB).write_bytes(b"\xff\xfe" + json.dumps(src).encode("utf-16-le")),
+                       "not UTF-8")
+    other = copy.deepcopy(src)
+    for cell in other.cells:
+        if "nbgrader" in cell.metadata:
+            cell.metadata.nbgrader.grade_id = "other_" + cell.metadata.nbgrader.grade_id
+    out["other_assignment"] = (0.0, _write(other), "not this assignment")
+    return out

@@ -1,0 +1,99 @@
+"""End to end with the real nbgrader: init -> collect -> grade (parallel) -> feedback -> export.
+
+The hostile corpus (tests/hostile_corpus.py) is graded once per session together with honest students.
+"""
+import csv
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.cli import collect, export, feedback
+from autograder.course import Course
+from autograder.grade import grade_all
+
+from hostile_corpus import corpus
+
+pytestmark = pytest.mark.slow
+A = "01_softmax"
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    course = Course(root / "course")
+    course.init()
+    cases = corpus(course.source / A, course.release_dir / A)
+    inbox = root / "inbox"
+    for student, (_, make, _) in cases.items():
+        folder = inbox / student / A
+        folder.mkdir(parents=True)
+        make(folder)
+    collect(course, inbox)
+    results = grade_all(course, [A], workers=2, cell_timeout=10, wall_timeout=40, memory_gb=3, progress=False)
+    feedback(course, [A])
+    table = export(course)
+    with open(table, newline="") as fh:
+        grades = {row["student"]: row for row in csv.DictReader(fh)}
+    return course, cases, {r.student: r for r in results}, grades
+
+
+def test_every_student_has_a_row(graded):
+    course, cases, _, grades = graded
+    assert set(grades) == set(cases)
+
+
+
+
+def test_scores_match_expectations(graded):
+    _, cases, results, grades = graded
+    wrong = {s: (expected, grades[s][A], results[s].status, results[s].notes)
+             for s, (expected, _, _) in cases.items() if float(grades[s][A]) != expected}
+    assert not wrong, f"student: (expected, got, status, notes) -> {wrong}"
+
+
+def test_notes_explain_repairs(graded):
+    _, cases, results, _ = graded
+    for student, (_, _, fragment) in cases.items():
+        if fragment:
+            assert any(fragment in n for n in results[student].notes), (student, results[student].notes)
+
+
+def test_feedback_has_messages_but_no_hidden_tests(graded):
+    course, cases, _, _ = graded
+    pages = {p.parts[-3]: p.read_text() for p in course.feedback_dir.rglob("*.html")}
+    assert set(pages) == set(cases)
+    for student, html in pages.items():
+        assert "BEGIN HIDDEN TESTS" not in html and "masked_entries" not in html, student
+    assert "contains NaN" in pages["naive"]
+    assert "must be your own NumPy code" in pages["delegates"]
+    assert "Notes from the grader" in pages["invalid_json"]
+
+
+def test_gradebook_is_intact(graded):
+    course, cases, _, _ = graded
+    con = sqlite3.connect(course.gradebook)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        students = {r[0] for r in con.execute("SELECT id FROM student")}
+        submissions = con.execute("SELECT COUNT(*) FROM submitted_assignment").fetchone()[0]
+    finally:
+        con.close()
+    assert students == set(cases) and submissions == len(cases)
+
+
+def test_submitted_files_are_not_modified(graded):
+    course, _, _, _ = graded
+    assert (course.submitted / "invalid_json" / A / "softmax.ipynb").read_text().endswith("\n") is False
+    assert (course.submitted / "renamed" / A / "softmax (1).ipynb").exists()
+
+
+def test_demo_command_prints_the_grade_table():
+    proc = subprocess.run([sys.executable, "-m", "autograder", "demo"], capture_output=True, text=True,
+                          timeout=900, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line[:3] in
+            ("ada", "ben", "cy ", "dee")}
+    assert rows["ada"][0] == "10" and rows["ben"][0] == "0" and rows["cy"][0] == "7" and rows["dee"][0] == "0", rows

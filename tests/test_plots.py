@@ -1,0 +1,147 @@
+"""Tests for ``course_utils.plots``: each function returns its Axes/Figure, draws what it says, and never
+calls ``plt.show()``. Runs on the non-interactive Agg backend."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import scipy.special as sps
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+
+from course_utils import plots
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress"]
+
+
+@pytest.fixture(autouse=True)
+def _no_show_and_close(monkeypatch):
+    def show(*args, **kwargs):
+        raise AssertionError("plots must not call plt.show()")
+
+    monkeypatch.setattr(plt, "show", show)
+    monkeypatch.setattr(Figure, "show", show)
+    yield
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------ plot_softmax_temperature
+def test_temperature_plot_returns_axes_with_softmax_bars():
+    z = np.array([5.0, 2.0, -1.0, 3.0])
+    temps = (0.5, 1.0, 2.0, 5.0)
+    ax = plots.plot_softmax_temperature(z, temperatures=temps)
+    assert isinstance(ax, Axes)
+    assert len(ax.containers) == len(temps)
+    for container, t in zip(ax.containers, temps):
+        heights = [bar.get_height() for bar in container]
+        np.testing.assert_allclose(heights, sps.softmax(z / t), rtol=1e-12)
+    assert [txt.get_text() for txt in ax.get_legend().get_texts()] == ["T = 0.5", "T = 1", "T = 2", "T = 5"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["z0 = 5", "z1 = 2", "z2 = -1", "z3 = 3"]
+    assert ax.get_ylim() == (0.0, 1.0)
+
+
+def test_temperature_plot_uses_given_axes_and_labels():
+    fig, ax = plt.subplots()
+    out = plots.plot_softmax_temperature([1.0, 2.0, 3.0], temperatures=(1.0,), labels=["a", "b", "c"], ax=ax)
+    assert out is ax
+    assert len(fig.axes) == 1
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+
+
+def test_temperature_plot_bad_temperature_is_named():
+    with pytest.raises(ValueError, match="temperature"):
+        plots.plot_softmax_temperature([1.0, 2.0], temperatures=(0.0,))
+
+
+# ----------------------------------------------------------------------------------------- plot_history
+def test_history_plot_loss_and_accuracies():
+    history = {"loss": [2.0, 1.0, 0.5], "train_acc": [0.5, 0.7, 0.8], "val_acc": [0.45, 0.6, 0.7]}
+    ax = plots.plot_history(history)
+    assert isinstance(ax, Axes)
+    (loss_line,) = ax.get_lines()
+    np.testing.assert_array_equal(loss_line.get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(loss_line.get_ydata(), history["loss"])
+    twin = [a for a in ax.figure.axes if a is not ax]
+    assert len(twin) == 1
+    assert [ln.get_label() for ln in twin[0].get_lines()] == ["train acc", "val acc"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["training loss", "train acc", "val acc"]
+
+
+def test_history_plot_loss_only_and_given_axes():
+    fig, ax = plt.subplots()
+    out = plots.plot_history({"loss": [1.0, 0.9], "val_acc": []}, ax=ax)
+    assert out is ax
+    twin = next(a for a in fig.axes if a is not ax)
+    assert twin.get_lines() == []
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training loss"]
+
+
+# ------------------------------------------------------------------------------------ plot_confusion_matrix
+def _confusion(y_true, y_pred, k):
+    cm = np.zeros((k, k))
+    for t, p in zip(y_true, y_pred):
+        cm[t, p] += 1
+    return cm
+
+
+def test_confusion_matrix_normalised():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, size=60)          # class 3 never occurs: its row stays 0, no 0/0
+    y_pred = rng.integers(0, 4, size=60)
+    ax = plots.plot_confusion_matrix(y_true, y_pred, CLASSES)
+    assert isinstance(ax, Axes)
+    img = ax.get_images()[0].get_array()
+    cm = _confusion(y_true, y_pred, 4)
+    expected = cm / np.where(cm.sum(axis=1, keepdims=True) == 0, 1, cm.sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(img, expected, rtol=1e-15)
+    np.testing.assert_allclose(img.sum(axis=1), [1, 1, 1, 0], rtol=1e-12)
+    assert len(ax.texts) == 16
+    assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES
+
+
+def test_confusion_matrix_counts():
+    y_true, y_pred = [0, 0, 1, 2, 3, 3], [0, 1, 1, 2, 3, 0]
+    _, ax = plt.subplots()
+    out = plots.plot_confusion_matrix(y_true, y_pred, CLASSES, ax=ax, normalize=False)
+    assert out is ax
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), _confusion(y_true, y_pred, 4))
+    assert sorted(t.get_text() for t in ax.texts).count("1") == 6
+
+
+# ------------------------------------------------------------------------------------------ plot_image_grid
+def test_image_grid_returns_figure_with_one_axes_per_image():
+    rng = np.random.default_rng(1)
+    X = rng.random((10, 784))
+    y_true = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
+    y_pred = y_true.copy()
+    y_pred[[2, 5]] = [0, 3]
+    fig = plots.plot_image_grid(X, y_true, CLASSES, y_pred=y_pred, ncols=4)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 10
+    np.testing.assert_array_equal(fig.axes[3].get_images()[0].get_array(), X[3].reshape(28, 28))
+    titles = [ax.title for ax in fig.axes]
+    assert titles[0].get_text() == "T-shirt/top"
+    assert titles[2].get_text() == "T-shirt/top\n(true: Pullover)"
+    assert to_rgba(titles[2].get_color()) == to_rgba("red")
+    assert to_rgba(titles[0].get_color()) == to_rgba("black")
+
+
+def test_image_grid_without_predictions_and_given_figure():
+    fig = plt.figure()
+    X = np.zeros((3, 28, 28))
+    out = plots.plot_image_grid(X, [1, 2, 3], CLASSES, fig=fig)
+    assert out is fig
+    assert [ax.title.get_text() for ax in fig.axes] == ["Trouser", "Pullover", "Dress"]
+
+
+# -------------------------------------------------------------------------------------- general contract
+def test_nothing_left_open_between_tests():
+    assert plt.get_fignums() == []
+    plots.plot_softmax_temperature([0.0, 1.0])
+    assert len(plt.get_fignums()) == 1
