@@ -14,7 +14,7 @@ from .course import REPO, Course, assignments
 from .demo import write_demo_submissions
 from .grade import grade_all
 
-__all__ = ["main", "release", "collect", "feedback", "export"]
+__all__ = ["main", "release", "publish", "collect", "collect_exchange", "feedback", "export"]
 
 
 def release(notebooks: Path = REPO / "notebooks", solutions: Path = REPO / "solutions") -> list[str]:
@@ -26,6 +26,24 @@ def release(notebooks: Path = REPO / "notebooks", solutions: Path = REPO / "solu
             shutil.rmtree(notebooks / a, ignore_errors=True)
             shutil.copytree(course.release_dir / a, notebooks / a)
     return ids
+
+
+def publish(course: Course) -> list[str]:
+    """``nbgrader release_assignment`` of every assignment into the exchange ($SOFTMAX_EXCHANGE)."""
+    ids = assignments(course.source)
+    for a in ids:
+        course.nbgrader("release_assignment", a, "--force")
+    return ids
+
+
+def collect_exchange(course: Course) -> list[str]:
+    """``nbgrader collect`` every assignment's submissions from the exchange and register the students."""
+    for a in assignments(course.source):
+        course.nbgrader("collect", a, "--update")
+    students = course.students()
+    for s in students:
+        course.add_student(s)
+    return students
 
 
 def collect(course: Course, path: Path) -> list[str]:
@@ -96,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("release", help="regenerate notebooks/ from solutions/ with nbgrader generate_assignment")
     sub.add_parser("init", help="create the course directory and its gradebook from solutions/")
-    p = sub.add_parser("collect", help="import a folder of <student>/<assignment>/*.ipynb submissions")
-    p.add_argument("path", type=Path)
+    sub.add_parser("publish", help="nbgrader release_assignment of every assignment into the exchange")
+    p = sub.add_parser("collect", help="import a folder of <student>/<assignment>/*.ipynb submissions, "
+                       "or with --exchange what students submitted through nbgrader's exchange")
+    p.add_argument("path", type=Path, nargs="?")
+    p.add_argument("--exchange", action="store_true", help="collect from the exchange ($SOFTMAX_EXCHANGE)")
     for name in ("grade", "demo"):
         p = sub.add_parser(name, help="autograde all submissions" if name == "grade"
                            else "the whole pipeline on the bundled demo class, in a temporary course")
@@ -119,8 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     course = Course(args.course)
     if args.cmd == "init":
         print("assignments:", ", ".join(course.init()))
+    elif args.cmd == "publish":
+        print("published:", ", ".join(publish(course)))
     elif args.cmd == "collect":
-        print("students:", ", ".join(collect(course, args.path)))
+        if args.exchange == (args.path is not None):
+            parser.error("collect takes either a PATH or --exchange")
+        got = collect_exchange(course) if args.exchange else collect(course, args.path)
+        print("students:", ", ".join(got))
     elif args.cmd == "grade":
         _grade(course, args)
     elif args.cmd == "feedback":

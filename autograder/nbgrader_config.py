@@ -13,6 +13,12 @@ c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 
+# The exchange: where `release_assignment` publishes and students `fetch_assignment` / `submit` on a shared
+# machine or JupyterHub. Instructor and students must use the same directory.
+import os  # noqa: E402
+
+c.Exchange.root = os.environ.get("SOFTMAX_EXCHANGE", "/srv/nbgrader/exchange")
+
 # Student stubs: nbgrader replaces every BEGIN/END SOLUTION region with these.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
@@ -35,7 +41,6 @@ c.GenerateFeedback.preprocessors = [
 # The parallel grader (autograder/grade.py) executes submissions in private copies of the course, then
 # records every result in this gradebook with one serial nbgrader run that does not execute again (the
 # notebooks already carry their outputs), so SQLite never sees two writers.
-import os  # noqa: E402
 
 if os.environ.get("SOFTMAX_GRADER_PHASE") == "record":
     c.Autograde.sanitize_preprocessors = [
