@@ -14,7 +14,7 @@ from .course import REPO, Course, assignments
 from .demo import write_demo_submissions
 from .grade import grade_all
 
-__all__ = ["main", "release", "publish", "collect", "collect_exchange", "feedback", "export"]
+__all__ = ["main", "release", "publish", "collect", "collect_exchange", "collect_zip", "feedback", "export"]
 
 
 def release(notebooks: Path = REPO / "notebooks", solutions: Path = REPO / "solutions") -> list[str]:
@@ -40,6 +40,22 @@ def collect_exchange(course: Course) -> list[str]:
     """``nbgrader collect`` every assignment's submissions from the exchange and register the students."""
     for a in assignments(course.source):
         course.nbgrader("collect", a, "--update")
+    students = course.students()
+    for s in students:
+        course.add_student(s)
+    return students
+
+
+#: LMS download naming: ``<student>_<notebook>.ipynb`` anywhere in the zip (Canvas/Moodle-style exports).
+ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.-]+)_(?P<file_id>[^/]+\.ipynb)$"
+
+
+def collect_zip(course: Course, archive: Path, assignment: str, regexp: str = ZIP_REGEXP) -> list[str]:
+    """Import an LMS zip with ``nbgrader zip_collect`` (files named by ``regexp``) and register the students."""
+    dest = course.root / "downloaded" / assignment / "archive"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(archive, dest / Path(archive).name)
+    course.nbgrader("zip_collect", assignment, "--force", f"--FileNameCollectorPlugin.named_regexp={regexp}")
     students = course.students()
     for s in students:
         course.add_student(s)
@@ -119,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                        "or with --exchange what students submitted through nbgrader's exchange")
     p.add_argument("path", type=Path, nargs="?")
     p.add_argument("--exchange", action="store_true", help="collect from the exchange ($SOFTMAX_EXCHANGE)")
+    p.add_argument("--assignment", help="with a .zip PATH: the assignment it holds")
     for name in ("grade", "demo"):
         p = sub.add_parser(name, help="autograde all submissions" if name == "grade"
                            else "the whole pipeline on the bundled demo class, in a temporary course")
@@ -145,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "collect":
         if args.exchange == (args.path is not None):
             parser.error("collect takes either a PATH or --exchange")
-        got = collect_exchange(course) if args.exchange else collect(course, args.path)
+        if args.exchange:
+            got = collect_exchange(course)
+        elif args.path.suffix == ".zip":
+            if not args.assignment:
+                parser.error("collect PATH.zip needs --assignment")
+            got = collect_zip(course, args.path, args.assignment)
+        else:
+            got = collect(course, args.path)
         print("students:", ", ".join(got))
     elif args.cmd == "grade":
         _grade(course, args)

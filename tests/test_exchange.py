@@ -1,12 +1,13 @@
 """The students' own route: release_assignment -> fetch_assignment / submit (student homes) -> collect."""
 import csv
+import zipfile
 import subprocess
 import sys
 
 import nbformat
 import pytest
 
-from autograder.cli import collect_exchange, export, publish
+from autograder.cli import collect_exchange, collect_zip, export, publish
 from autograder.grade import grade_all
 from autograder.course import Course, nbgrader_env
 
@@ -49,3 +50,15 @@ def test_release_fetch_submit_collect(tmp_path, monkeypatch):
     with open(export(course), newline="") as fh:
         scores = {row["student"]: float(row[A]) for row in csv.DictReader(fh)}
     assert scores == {"alice": 10.0, "bob": 0.0}
+
+
+def test_lms_zip_is_collected_with_zip_collect(tmp_path):
+    course = Course(tmp_path / "course")
+    course.init()
+    source = course.source / A / "softmax.ipynb"
+    archive = tmp_path / "canvas_export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(source, "submissions/carol_softmax.ipynb")
+        zf.write(course.release_dir / A / "softmax.ipynb", "submissions/dan_softmax.ipynb")
+    assert collect_zip(course, archive, A) == ["carol", "dan"]
+    assert (course.submitted / "carol" / A / "softmax.ipynb").read_bytes() == source.read_bytes()
