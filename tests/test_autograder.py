@@ -8,16 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.cli import collect, export, feedback
-from autograder.course import Course
+from autograder.course import Course, assignments
 from autograder.grade import grade_all
 
 from hostile_corpus import corpus
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +92,24 @@ def test_submitted_files_are_not_modified(graded):
     assert (course.submitted / "renamed" / A / "softmax (1).ipynb").exists()
 
 
-def test_demo_command_prints_the_grade_table():
+def _autograded_max(assignment):
+    nb = nbformat.read(next((REPO / "solutions" / assignment).glob("*.ipynb")), 4)
+    return sum(c.metadata["nbgrader"]["points"] for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
+
+
+def test_demo_grades_every_notebook_as_expected():
+    """Solutions earn every autograded point and untouched releases none, in every notebook."""
     proc = subprocess.run([sys.executable, "-m", "autograder", "demo"], capture_output=True, text=True,
-                          timeout=900, cwd=Path(__file__).resolve().parent.parent)
+                          timeout=1800, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line[:3] in
-            ("ada", "ben", "cy ", "dee")}
-    assert rows["ada"][0] == "10" and rows["ben"][0] == "0" and rows["cy"][0] == "7" and rows["dee"][0] == "0", rows
+    lines = proc.stdout.splitlines()
+    header = next(line.split() for line in lines if line.startswith("student"))
+    rows = {line.split()[0]: dict(zip(header[1:], line.split()[1:])) for line in lines
+            if line.split() and line.split()[0] in ("ada", "ben", "cy", "dee")}
+    for a in assignments(REPO / "solutions"):
+        full = _autograded_max(a)
+        assert float(rows["ada"][a]) == full, (a, rows["ada"])
+        assert float(rows["ben"][a]) == 0, (a, rows["ben"])
+        assert float(rows["cy"][a]) == (full - 3 if a == A else full), (a, rows["cy"])
+        assert float(rows["dee"][a]) == (0 if a == A else full), (a, rows["dee"])
