@@ -1,0 +1,697 @@
+"""Every display formula (``$$ ... $$``) in the prose of the solution notebooks is checked by code.
+
+``FORMULAS`` lists, per notebook directory, one :class:`Formula` for each display formula: a short,
+distinctive, whitespace-normalised substring of its LaTeX and a check that verifies the formula's
+mathematical content against an *independent* oracle — SymPy (a residual that simplifies to exactly 0,
+for a small K) or a numeric assertion against SciPy, mpmath (50 digits) or centred finite differences,
+with numbers from ``np.random.default_rng(seed)``. The ``course_utils`` reference implementations are never
+the oracle; where they appear, they are what is checked against the formula.
+
+Three kinds of test:
+
+* each registered check passes;
+* each registered snippet matches exactly one display formula of its own notebook (and no formula of
+  another notebook, unless that notebook registers the same snippet for its own copy);
+* completeness: every display formula of every ``solutions/*/*.ipynb`` present is matched by a snippet
+  registered for that notebook. A formula added to the prose without a check fails the suite and is
+  listed in the message. Inline math (``$...$``) is out of scope.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import mpmath
+import numpy as np
+import pytest
+import scipy.special as sps
+import sympy as sp
+from numpy.testing import assert_allclose
+from scipy import stats
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+
+
+# ------------------------------------------------------------------------------- formula extraction
+def normalise(tex: str) -> str:
+    """Collapse every run of whitespace to one space and strip the ends."""
+    return " ".join(tex.split())
+
+
+_FENCED_CODE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.DOTALL | re.MULTILINE)
+_INLINE_CODE = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+_DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
+# MathJax also renders these without $$: count them as display formulas too, so none escapes the check.
+_BRACKETS = re.compile(r"\\\[(.+?)\\\]", re.DOTALL)
+_ENVIRONMENT = re.compile(r"\\begin\{(equation|align|gather|multline|eqnarray)(\*?)\}(.+?)\\end\{\1\2\}", re.DOTALL)
+
+
+def display_formulas_of_markdown(text: str) -> list[str]:
+    text = _INLINE_CODE.sub(" ", _FENCED_CODE.sub(" ", text))
+    found = [m.group(1) for m in _DISPLAY.finditer(text)]
+    rest = _DISPLAY.sub(" ", text)
+    found += [m.group(1) for m in _BRACKETS.finditer(rest)]
+    rest = _BRACKETS.sub(" ", rest)
+    found += [m.group(0) for m in _ENVIRONMENT.finditer(rest)]
+    return [f for f in (normalise(x) for x in found) if f]
+
+
+def display_formulas(notebook: Path) -> list[str]:
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    out = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            src = cell["source"]
+            out += display_formulas_of_markdown(src if isinstance(src, str) else "".join(src))
+    return out
+
+
+def notebook_formulas() -> dict[str, list[str]]:
+    """``{"01_softmax": [formula, ...], ...}`` for every ``solutions/<dir>/<name>.ipynb`` present."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
+        found.setdefault(path.parent.name, []).extend(display_formulas(path))
+    return found
+
+
+NOTEBOOK_FORMULAS = notebook_formulas()
+
+
+# ------------------------------------------------------------------------------------------ helpers
+class Formula(NamedTuple):
+    snippet: str  # whitespace-normalised substring of the display formula's LaTeX
+    check: Callable[[], None]  # raises AssertionError unless the formula's content holds
+
+
+# centred differences in float64 with h = 1e-5: truncation ~1e-10, rounding ~1e-11 |f|
+FD_TOL = {"rtol": 1e-6, "atol": 1e-8}
+
+
+def fd_grad(f: Callable[[np.ndarray], float], x, h: float = 1e-5) -> np.ndarray:
+    """Centred finite differences of a scalar function, float64."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x)
+        x[idx] = old - h
+        fm = f(x)
+        x[idx] = old
+        g[idx] = (fp - fm) / (2 * h)
+    return g
+
+
+def fd_jacobian(f: Callable[[np.ndarray], np.ndarray], z, h: float = 1e-5) -> np.ndarray:
+    """``J[i, j] = d f(z)_i / d z_j`` by centred differences (row = output, column = input)."""
+    z = np.asarray(z, dtype=np.float64)
+    cols = []
+    for j in range(z.size):
+        e = np.zeros_like(z)
+        e[j] = h
+        cols.append((f(z + e) - f(z - e)) / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+def mp_softmax(z) -> list:
+    with mpmath.workdps(50):
+        ez = [mpmath.exp(mpmath.mpf(float(v))) for v in z]
+        q = mpmath.fsum(ez)
+        return [e / q for e in ez]
+
+
+def mp_lse(z) -> float:
+    with mpmath.workdps(50):
+        return float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in z)))
+
+
+def mp_neg_log_softmax(z, y: int) -> float:
+    """``-log(exp(z_y) / sum_k exp(z_k))`` in 50-digit arithmetic, straight from the definition."""
+    with mpmath.workdps(50):
+        return float(-mpmath.log(mp_softmax(z)[y]))
+
+
+def one_hot(y, k: int) -> np.ndarray:
+    Y = np.zeros((len(y), k))
+    Y[np.arange(len(y)), y] = 1.0
+    return Y
+
+
+@functools.cache
+def sym_softmax(K: int):
+    """``(z, Q, s)``: real symbols ``z0..z{K-1}``, ``Q = sum_k exp(z_k)`` and ``s_i = exp(z_i) / Q``."""
+    z = sp.symbols(f"z0:{K}", real=True)
+    Q = sp.Add(*[sp.exp(v) for v in z])
+    return z, Q, [sp.exp(v) / Q for v in z]
+
+
+def assert_sym_zero(expr, what: str) -> None:
+    r = sp.simplify(expr)
+    zero = all(e == 0 for e in r) if isinstance(r, sp.MatrixBase) else r == 0
+    assert zero, f"{what}: residual simplifies to {r}, not 0"
+
+
+def assert_sym_log_equal(lhs, rhs, what: str) -> None:
+    """``lhs = rhs`` for two real expressions: exp is injective on the reals, so compare ``exp`` of both."""
+    assert_sym_zero(sp.powsimp(sp.expand(sp.exp(lhs) - sp.exp(rhs))), what)
+
+
+def large_logits(rng) -> list[np.ndarray]:
+    """Logit vectors where exp overflows or underflows in float64."""
+    return [np.array([1000.0, 1001.0, 1002.0]), np.array([-1000.0, -1001.0, -1002.0]),
+            np.array([1e4, 0.0, -1e4]), rng.normal(scale=500.0, size=6)]
+
+
+# ============================================================================ 01 — the softmax function
+def check_softmax_definition():
+    """softmax(z)_i = e^{z_i} / sum_j e^{z_j}, and P(y = i | x) = softmax(z)_i is a distribution."""
+    rng = np.random.default_rng(101)
+    Z = rng.normal(scale=3.0, size=(6, 5))
+    by_formula = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+    assert_allclose(by_formula, sps.softmax(Z, axis=1), rtol=1e-13, atol=0)
+    # a categorical distribution over the K classes: entries in (0, 1) summing to 1
+    assert ((by_formula > 0) & (by_formula < 1)).all()
+    assert_allclose(by_formula.sum(axis=1), 1.0, rtol=1e-14)
+    _, _, s = sym_softmax(3)
+    assert_sym_zero(sp.Add(*s) - 1, "sum_i softmax(z)_i = 1 (K = 3)")
+    # the reference implementation is the formula, also where exp overflows (mpmath evaluates the formula)
+    from course_utils.softmax import softmax
+
+    for v in large_logits(rng):
+        assert_allclose(softmax(v), [float(p) for p in mp_softmax(v)], rtol=1e-12, atol=1e-300)
+
+
+# ======================================================================= 02 — likelihood, cross-entropy
+def check_categorical_model():
+    """P_theta(y | x) = p_y(x; theta): the softmax output is the pmf of a categorical label."""
+    rng = np.random.default_rng(201)
+    for _ in range(3):
+        p = sps.softmax(rng.normal(scale=2.0, size=5))
+        eye = np.eye(5)
+        pmf = [stats.multinomial(1, p).pmf(eye[y]) for y in range(5)]  # one draw of a categorical label
+        assert_allclose(pmf, p, rtol=1e-12)
+        samples = rng.choice(5, size=200_000, p=p)  # the model's labels have frequencies p_y
+        assert_allclose(np.bincount(samples, minlength=5) / samples.size, p, atol=5e-3)
+
+
+def check_likelihood_product():
+    """L(theta) = prod_i P_theta(y_i | x_i) = prod_i p_{i, y_i} for independent examples."""
+    rng = np.random.default_rng(202)
+    n, K = 3, 3
+    P = sps.softmax(rng.normal(size=(n, K)), axis=1)
+    y = rng.integers(0, K, size=n)
+    joint = np.prod([stats.multinomial(1, P[i]).pmf(np.eye(K)[y[i]]) for i in range(n)])
+    assert np.isclose(joint, np.prod(P[np.arange(n), y]), rtol=1e-12)
+    # over all K^n label sequences the likelihoods form a joint pmf (sum to 1): the product is a probability
+    total = sum(np.prod(P[np.arange(n), list(seq)]) for seq in np.ndindex(*(K,) * n))
+    assert np.isclose(total, 1.0, rtol=1e-13)
+    # SymPy: the joint pmf of independent labels is the product of the marginals (n = 2, K = 2)
+    a, b = sp.symbols("a b", positive=True)  # P(y_1 = 0), P(y_2 = 0)
+    joint_table = sp.Matrix([[a * b, a * (1 - b)], [(1 - a) * b, (1 - a) * (1 - b)]])
+    assert_sym_zero(sum(joint_table) - 1, "the product likelihood sums to 1 over all label pairs")
+
+
+def check_mean_nll():
+    """C(theta) = -(1/n) log L(theta) = (1/n) sum_i C_i, C_i = -log p_{i, y_i}."""
+    n = 4
+    p = sp.symbols(f"p0:{n}", positive=True)
+    lhs = -sp.log(sp.Mul(*p)) / n
+    rhs = sp.Add(*[-sp.log(pi) for pi in p]) / n
+    assert_sym_zero(sp.expand_log(lhs - rhs), "-(1/n) log prod p_i = (1/n) sum_i -log p_i")
+    rng = np.random.default_rng(203)
+    P = sps.softmax(rng.normal(size=(50, 4)), axis=1)
+    y = rng.integers(0, 4, size=50)
+    p_true = P[np.arange(50), y]
+    C = -np.log(np.prod(p_true)) / 50
+    assert np.isclose(C, np.mean(-np.log(p_true)), rtol=1e-12)
+    assert np.isclose(np.exp(-C), stats.gmean(p_true), rtol=1e-12)  # e^{-C}: the geometric mean (prose)
+    from course_utils.likelihood import cross_entropy_from_probs
+
+    assert np.isclose(cross_entropy_from_probs(P, y), C, rtol=1e-12)
+
+
+def check_one_hot_sum():
+    """C_i = -sum_c y_{i,c} log p_{i,c} = -log p_{i, y_i} for one-hot y_i."""
+    rng = np.random.default_rng(204)
+    P = sps.softmax(rng.normal(size=(8, 5)), axis=1)
+    P[0] = [0.0, 0.5, 0.5, 0.0, 0.0]  # wrong classes with p = 0: the term is 0 * log 0 = 0 in the math
+    y = rng.integers(1, 3, size=8)
+    Y = one_hot(y, 5)
+    assert_allclose(-sps.xlogy(Y, P).sum(axis=1), -np.log(P[np.arange(8), y]), rtol=1e-13)
+    _, _, s = sym_softmax(3)
+    for k in range(3):
+        e = [int(c == k) for c in range(3)]
+        assert_sym_zero(-sp.Add(*[e[c] * sp.log(s[c]) for c in range(3)]) + sp.log(s[k]), f"one-hot sum, y={k}")
+
+
+def check_ce_from_logits():
+    """C_i = -log p_y = -log(e^{z_y} / Q) = -(z_y - log Q) = log Q - z_y."""
+    z, Q, s = sym_softmax(3)
+    for y in range(3):
+        stages = [-sp.log(s[y]), -sp.log(sp.exp(z[y]) / Q), -(z[y] - sp.log(Q)), sp.log(Q) - z[y]]
+        for k in range(1, 4):
+            assert_sym_log_equal(stages[0], stages[k], f"C_i stage {k}, y={y}")
+    rng = np.random.default_rng(205)
+    for _ in range(5):
+        v = rng.normal(scale=4.0, size=6)
+        y = int(rng.integers(0, 6))
+        assert np.isclose(np.log(np.exp(v).sum()) - v[y], mp_neg_log_softmax(v, y), rtol=1e-12)
+    from course_utils.likelihood import cross_entropy
+
+    for v in large_logits(rng):  # the reference computes log Q - z_y; mpmath evaluates -log p_y
+        y = int(rng.integers(0, v.size))
+        assert np.isclose(cross_entropy(v[None, :], [y]), mp_neg_log_softmax(v, y), rtol=1e-12)
+    assert cross_entropy([[1000.0, -1000.0]], [1]) == 2000.0
+
+
+def check_ce_max_shift():
+    """log Q = m + log sum_k e^{z_k - m};  C_i = log sum_k e^{z_k - m} - (z_y - m)."""
+    z, Q, _ = sym_softmax(3)
+    m = sp.Symbol("m", real=True)  # any real m, not only the maximum
+    shifted = sp.Add(*[sp.exp(v - m) for v in z])
+    assert_sym_log_equal(sp.log(Q), m + sp.log(shifted), "log Q = m + log sum exp(z - m)")
+    for y in range(3):
+        assert_sym_log_equal(sp.log(Q) - z[y], sp.log(shifted) - (z[y] - m), f"shifted C_i, y={y}")
+    rng = np.random.default_rng(206)
+    for v in large_logits(rng) + [rng.normal(size=7)]:
+        mx = v.max()
+        ssum = np.exp(v - mx).sum()
+        assert 1.0 <= ssum <= v.size  # (prose) the shifted sum lies between 1 and C
+        assert np.isclose(mx + np.log(ssum), mp_lse(v), rtol=1e-13)
+        for y in range(v.size):
+            assert np.isclose(np.log(ssum) - (v[y] - mx), mp_neg_log_softmax(v, y), rtol=1e-12, atol=1e-13)
+
+
+def check_linear_classifier_loss():
+    """L = -f_y + log sum_j e^{f_j} with f = W x: the cross-entropy of the scores."""
+    rng = np.random.default_rng(207)
+    W = rng.normal(scale=0.5, size=(3, 9))
+    x = np.append(rng.normal(size=8), 1.0)  # bias trick: a constant 1 appended
+    f = W @ x
+    for y in range(3):
+        L = -f[y] + np.log(np.exp(f).sum())
+        assert np.isclose(L, -sps.log_softmax(f)[y], rtol=1e-13)
+        assert np.isclose(L, mp_neg_log_softmax(f, y), rtol=1e-13)
+    f0 = (1e-4 * W) @ x  # (prose) tiny weights: the loss is near log 3
+    assert np.isclose(-f0[0] + np.log(np.exp(f0).sum()), np.log(3), atol=1e-3)
+
+
+def check_linear_classifier_weight_grad():
+    """dL/dw_j = (p_j - [j = y]) x, for every row w_j of W."""
+    rng = np.random.default_rng(208)
+    W = rng.normal(scale=0.5, size=(3, 8))
+    x = np.append(rng.normal(size=7), 1.0)
+    for y in range(3):
+        def loss(Wv, y=y):
+            f = Wv @ x
+            return -f[y] + sps.logsumexp(f)
+
+        p = sps.softmax(W @ x)
+        formula = np.stack([(p[j] - (j == y)) * x for j in range(3)])
+        assert_allclose(formula, fd_grad(loss, W), **FD_TOL)
+
+
+def check_batch_logit_grad():
+    """dC/dz_ij = (1/N)(p_ij - [j = y_i]) for the mean cross-entropy of a batch."""
+    rng = np.random.default_rng(209)
+    N, K = 5, 4
+    Z = rng.normal(scale=2.0, size=(N, K))
+    y = rng.integers(0, K, size=N)
+
+    def mean_ce(Zv):
+        return np.mean(sps.logsumexp(Zv, axis=1) - Zv[np.arange(N), y])
+
+    formula = (sps.softmax(Z, axis=1) - one_hot(y, K)) / N
+    assert_allclose(formula, fd_grad(mean_ce, Z), **FD_TOL)
+    assert_allclose(formula.sum(axis=1), 0.0, atol=1e-15)  # (prose) each row sums to 0
+    from course_utils.likelihood import cross_entropy_grad
+
+    assert_allclose(cross_entropy_grad(Z, y), formula, rtol=1e-12, atol=1e-16)
+
+
+def check_gaussian_nll():
+    """-log N(y; a, sigma^2) = (y - a)^2 / (2 sigma^2) + (1/2) log(2 pi sigma^2)."""
+    rng = np.random.default_rng(210)
+    yv, av = rng.normal(size=20), rng.normal(size=20)
+    for sigma in (0.3, 1.0, 2.5):
+        rhs = (yv - av) ** 2 / (2 * sigma**2) + 0.5 * np.log(2 * np.pi * sigma**2)
+        assert_allclose(rhs, -stats.norm.logpdf(yv, loc=av, scale=sigma), rtol=1e-13)
+    ys, a = sp.symbols("y a", real=True)
+    sigma = sp.Symbol("sigma", positive=True)
+    density = sp.exp(-(ys - a) ** 2 / (2 * sigma**2)) / sp.sqrt(2 * sp.pi * sigma**2)
+    rhs = (ys - a) ** 2 / (2 * sigma**2) + sp.log(2 * sp.pi * sigma**2) / 2
+    assert_sym_zero(sp.expand_log(-sp.log(density) - rhs, force=True), "Gaussian NLL")
+
+
+def check_mse_vs_ce_grad():
+    """grad_z C_MSE = J (p - y) with C_MSE = (1/2) sum_j (p_j - y_j)^2 and J = diag(p) - p p^T; grad_z C_CE = p - y."""
+    rng = np.random.default_rng(211)
+    K = 4
+    for _ in range(3):
+        z = rng.normal(scale=2.0, size=K)
+        for y in range(K):
+            t = np.eye(K)[y]
+            p = sps.softmax(z)
+            J = np.diag(p) - np.outer(p, p)
+            mse = lambda v, t=t: 0.5 * np.sum((sps.softmax(v) - t) ** 2)
+            ce = lambda v, y=y: -sps.log_softmax(v)[y]
+            assert_allclose(J @ (p - t), fd_grad(mse, z), **FD_TOL)
+            assert_allclose(p - t, fd_grad(ce, z), **FD_TOL)
+    # (prose) logits [g, 0, 0], true class index 1: the MSE gradient vanishes, the CE gradient tends to sqrt(2)
+    p = sps.softmax([20.0, 0.0, 0.0])
+    t = np.array([0.0, 1.0, 0.0])
+    assert np.linalg.norm((np.diag(p) - np.outer(p, p)) @ (p - t)) < 1e-7
+    assert np.isclose(np.linalg.norm(p - t), np.sqrt(2), atol=1e-6)
+    # the network module's losses are these formulas (averaged over the batch)
+    from course_utils.network import mse_softmax_loss, softmax_cross_entropy
+
+    Z = rng.normal(scale=2.0, size=(3, K))
+    yb = rng.integers(0, K, size=3)
+    P, T = sps.softmax(Z, axis=1), one_hot(yb, K)
+    want = np.stack([(np.diag(P[n]) - np.outer(P[n], P[n])) @ (P[n] - T[n]) for n in range(3)]) / 3
+    assert_allclose(mse_softmax_loss(Z, yb)[1], want, rtol=1e-10, atol=1e-15)
+    assert_allclose(softmax_cross_entropy(Z, yb)[1], (P - T) / 3, rtol=1e-10, atol=1e-15)
+
+
+# ===================================================================================== 03 — the Jacobian
+def check_jacobian_definition():
+    """J_ij = ds_i/dz_j, s = softmax(z), s_i = e^{z_i} / Q, Q = sum_k e^{z_k}."""
+    rng = np.random.default_rng(301)
+    v = rng.normal(scale=2.0, size=5)
+    Qv = np.exp(v).sum()
+    assert_allclose(np.exp(v) / Qv, sps.softmax(v), rtol=1e-13)
+    # row i = output s_i, column j = input z_j: SymPy's Matrix.jacobian has that layout
+    z, _, s = sym_softmax(3)
+    Jsym = sp.Matrix(s).jacobian(sp.Matrix(z))
+    for i in range(3):
+        for j in range(3):
+            assert sp.simplify(Jsym[i, j] - sp.diff(s[i], z[j])) == 0
+    # the reference's layout on a non-symmetric map is not testable (J is symmetric); its values are J
+    from course_utils.jacobian import softmax_jacobian
+
+    assert_allclose(softmax_jacobian(v), fd_jacobian(sps.softmax, v), **FD_TOL)
+
+
+def check_jacobian_diagonal():
+    """ds_i/dz_i = (e^{z_i} Q - e^{z_i} e^{z_i}) / Q^2 = (e^{z_i}/Q)(Q - e^{z_i})/Q = s_i (1 - s_i)."""
+    z, Q, s = sym_softmax(3)
+    for i in range(3):
+        e = sp.exp(z[i])
+        truth = sp.diff(s[i], z[i])
+        for k, stage in enumerate([(e * Q - e * e) / Q**2, e / Q * (Q - e) / Q, s[i] * (1 - s[i])], 1):
+            assert_sym_zero(truth - stage, f"diagonal stage {k}, i={i}")
+    rng = np.random.default_rng(302)
+    v = rng.normal(scale=2.0, size=6)
+    p = sps.softmax(v)
+    assert_allclose(np.diag(fd_jacobian(sps.softmax, v)), p * (1 - p), **FD_TOL)
+
+
+def check_jacobian_off_diagonal():
+    """ds_i/dz_j = (0 Q - e^{z_i} e^{z_j}) / Q^2 = -(e^{z_i}/Q)(e^{z_j}/Q) = -s_i s_j for i != j."""
+    z, Q, s = sym_softmax(3)
+    for i in range(3):
+        for j in range(3):
+            if i == j:
+                continue
+            ei, ej = sp.exp(z[i]), sp.exp(z[j])
+            truth = sp.diff(s[i], z[j])
+            for k, stage in enumerate([(0 * Q - ei * ej) / Q**2, -(ei / Q) * (ej / Q), -s[i] * s[j]], 1):
+                assert_sym_zero(truth - stage, f"off-diagonal stage {k}, (i, j)=({i}, {j})")
+    rng = np.random.default_rng(303)
+    v = rng.normal(scale=2.0, size=6)
+    p = sps.softmax(v)
+    off = ~np.eye(6, dtype=bool)
+    assert_allclose(fd_jacobian(sps.softmax, v)[off], (-np.outer(p, p))[off], **FD_TOL)
+
+
+def check_jacobian_matrix():
+    """ds_i/dz_j = s_i (delta_ij - s_j);  J = diag(s) - s s^T."""
+    z, _, s = sym_softmax(3)
+    Jsym = sp.Matrix(s).jacobian(sp.Matrix(z))
+    by_entry = sp.Matrix(3, 3, lambda i, j: s[i] * (sp.KroneckerDelta(i, j) - s[j]))
+    S = sp.Matrix(s)
+    assert_sym_zero(Jsym - by_entry, "J_ij = s_i (delta_ij - s_j), K = 3")
+    assert_sym_zero(Jsym - (sp.diag(*s) - S * S.T), "J = diag(s) - s s^T, K = 3")
+    rng = np.random.default_rng(304)
+    from course_utils.jacobian import softmax_jacobian
+
+    for v in [rng.normal(scale=2.0, size=7), rng.normal(scale=1.0, size=2)]:
+        p = sps.softmax(v)
+        formula = np.diag(p) - np.outer(p, p)
+        assert_allclose(formula, fd_jacobian(sps.softmax, v), **FD_TOL)
+        assert_allclose(softmax_jacobian(v), formula, rtol=1e-12, atol=1e-17)
+    big = np.array([1000.0, 999.0, -1000.0, 1000.5])  # the reference follows the formula for huge logits
+    p = np.array([float(q) for q in mp_softmax(big)])
+    assert_allclose(softmax_jacobian(big), np.diag(p) - np.outer(p, p), rtol=1e-12, atol=1e-300)
+
+
+def check_jacobian_three_outputs():
+    """S(z_1), S(z_2), S(z_3) as written for K = 3 are the softmax of (z_1, z_2, z_3)."""
+    z1, z2, z3 = sp.symbols("z1 z2 z3", real=True)
+    den = sp.exp(z1) + sp.exp(z2) + sp.exp(z3)
+    S = [sp.exp(z1) / den, sp.exp(z2) / den, sp.exp(z3) / den]
+    assert_sym_zero(sp.Add(*S) - 1, "S(z_1) + S(z_2) + S(z_3) = 1")
+    f = sp.lambdify((z1, z2, z3), S, "numpy")
+    rng = np.random.default_rng(305)
+    for _ in range(5):
+        v = rng.normal(scale=3.0, size=3)
+        assert_allclose(f(*v), sps.softmax(v), rtol=1e-13)
+
+
+def check_ce_grad_chain_rule():
+    """dL/dz_j = sum_i dL/ds_i J_ij = -(1/s_y) s_y (delta_yj - s_j) = s_j - delta_yj, L = -log s_y."""
+    z, _, s = sym_softmax(3)
+    J = sp.Matrix(s).jacobian(sp.Matrix(z))
+    for y in range(3):
+        L = -sp.log(s[y])
+        dL_ds = [-sp.KroneckerDelta(i, y) / s[y] for i in range(3)]  # L as a function of s: -log s_y
+        for j in range(3):
+            truth = sp.diff(L, z[j])
+            d = sp.KroneckerDelta(y, j)
+            stages = [sp.Add(*[dL_ds[i] * J[i, j] for i in range(3)]),
+                      -1 / s[y] * s[y] * (d - s[j]), s[j] - d]
+            for k, stage in enumerate(stages, 1):
+                assert_sym_zero(truth - stage, f"chain-rule stage {k}, y={y}, j={j}")
+    rng = np.random.default_rng(306)
+    v = rng.normal(scale=2.0, size=5)
+    for y in range(5):
+        assert_allclose(sps.softmax(v) - np.eye(5)[y], fd_grad(lambda u, y=y: -sps.log_softmax(u)[y], v),
+                        **FD_TOL)
+
+
+def check_batch_grad_matrix():
+    """grad_Z L = (P - Y) / N for L = (1/N) sum_n -log s_{n, y_n}."""
+    rng = np.random.default_rng(307)
+    N, K = 4, 3
+    Z = rng.normal(scale=2.0, size=(N, K))
+    y = rng.integers(0, K, size=N)
+    formula = (sps.softmax(Z, axis=1) - one_hot(y, K)) / N
+    loss = lambda Zv: np.mean(-sps.log_softmax(Zv, axis=1)[np.arange(N), y])
+    assert_allclose(formula, fd_grad(loss, Z), **FD_TOL)
+    # SymPy, N = 2, K = 2: d/dZ of the mean loss is (P - Y)/N exactly
+    a = sp.symbols("a0:2", real=True)
+    b = sp.symbols("b0:2", real=True)
+    rows, labels = [a, b], [0, 1]
+    Ls = sp.Add(*[-sp.log(sp.exp(r[t]) / (sp.exp(r[0]) + sp.exp(r[1]))) for r, t in zip(rows, labels)]) / 2
+    for n, (r, t) in enumerate(zip(rows, labels)):
+        for j in range(2):
+            pj = sp.exp(r[j]) / (sp.exp(r[0]) + sp.exp(r[1]))
+            assert_sym_zero(sp.diff(Ls, r[j]) - (pj - int(j == t)) / 2, f"(P - Y)/N entry ({n}, {j})")
+
+
+# ================================================================================ 04 — log-sum-exp
+def check_shift_identity():
+    """p_j = e^{z_j} / sum_k e^{z_k} = e^r e^{z_j} / (e^r sum_k e^{z_k}) = e^{z_j + r} / sum_k e^{z_k + r}."""
+    z, Q, s = sym_softmax(3)
+    r = sp.Symbol("r", real=True)
+    for j in range(3):
+        stages = [sp.exp(r) * sp.exp(z[j]) / (sp.exp(r) * Q),
+                  sp.exp(z[j] + r) / sp.Add(*[sp.exp(v + r) for v in z])]
+        for k, stage in enumerate(stages, 1):
+            assert_sym_zero(s[j] - stage, f"shift stage {k}, j={j}")
+    rng = np.random.default_rng(401)
+    for v in large_logits(rng):  # r = -max: the computed values equal the exact softmax, nothing overflows
+        e = np.exp(v - v.max())
+        assert 1.0 <= e.sum() <= v.size
+        assert_allclose(e / e.sum(), [float(p) for p in mp_softmax(v)], rtol=1e-12, atol=1e-300)
+    v = rng.normal(scale=3.0, size=6)
+    for rv in (-7.0, 0.3, 11.0):
+        assert_allclose(np.exp(v + rv) / np.exp(v + rv).sum(), sps.softmax(v), rtol=1e-13)
+
+
+def check_lse_definition():
+    """LSE(z) = log sum_j e^{z_j}; with the prose's facts: bounds, shift, gradient = softmax."""
+    rng = np.random.default_rng(402)
+    Z = rng.normal(scale=3.0, size=(5, 6))
+    lse = np.log(np.exp(Z).sum(axis=1))
+    assert_allclose(lse, sps.logsumexp(Z, axis=1), rtol=1e-14)
+    mx = Z.max(axis=1)
+    assert (mx <= lse).all() and (lse <= mx + np.log(6)).all()
+    assert_allclose(np.log(np.exp(Z + 2.5).sum(axis=1)), lse + 2.5, rtol=1e-14)
+    assert_allclose(fd_grad(lambda v: np.log(np.exp(v).sum()), Z[0]), sps.softmax(Z[0]), **FD_TOL)
+    from course_utils.stability import logsumexp
+
+    for v in large_logits(rng) + [np.array([0.0, -40.0])]:  # the reference is the definition (mpmath)
+        assert np.isclose(logsumexp(v), mp_lse(v), rtol=1e-14, atol=1e-30)
+
+
+def check_lse_max_shift():
+    """LSE(z) = log(e^m sum_j e^{z_j - m}) = m + log sum_j e^{z_j - m}."""
+    z, Q, _ = sym_softmax(3)
+    m = sp.Symbol("m", real=True)
+    shifted = sp.Add(*[sp.exp(v - m) for v in z])
+    assert_sym_log_equal(sp.log(Q), sp.log(sp.exp(m) * shifted), "LSE = log(e^m sum e^{z-m})")
+    assert_sym_log_equal(sp.log(sp.exp(m) * shifted), m + sp.log(shifted), "log(e^m S) = m + log S")
+    rng = np.random.default_rng(403)
+    for v in large_logits(rng):
+        mx = v.max()
+        assert np.isclose(mx + np.log(np.exp(v - mx).sum()), mp_lse(v), rtol=1e-14)
+
+
+def check_log_softmax():
+    """log softmax(z)_j = z_j - LSE(z)."""
+    z, Q, s = sym_softmax(3)
+    for j in range(3):
+        assert_sym_log_equal(sp.log(s[j]), z[j] - sp.log(Q), f"log softmax, j={j}")
+    rng = np.random.default_rng(404)
+    Z = rng.normal(scale=3.0, size=(4, 5))
+    assert_allclose(Z - sps.logsumexp(Z, axis=1, keepdims=True), np.log(sps.softmax(Z, axis=1)), rtol=1e-12)
+    from course_utils.stability import log_softmax
+
+    for v in large_logits(rng) + [np.array([0.0, -1000.0])]:
+        want = [-mp_neg_log_softmax(v, j) for j in range(v.size)]
+        assert_allclose(log_softmax(v), want, rtol=1e-13, atol=1e-13)
+        assert_allclose(v - mp_lse(v), want, rtol=1e-13, atol=1e-13)
+
+
+def check_log_softmax_shifted():
+    """log P(y = j | x) = (x_j - x*) - log sum_i exp(x_i - x*) = x_j - LSE(x)."""
+    x, Q, s = sym_softmax(3)
+    xs = sp.Symbol("xstar", real=True)  # the identity holds for any x*; the prose takes the maximum
+    shifted = sp.Add(*[sp.exp(v - xs) for v in x])
+    for j in range(3):
+        stage1 = (x[j] - xs) - sp.log(shifted)
+        assert_sym_log_equal(sp.log(s[j]), stage1, f"log P, stage 1, j={j}")
+        assert_sym_log_equal(stage1, x[j] - sp.log(Q), f"log P, stage 2, j={j}")
+    rng = np.random.default_rng(405)
+    for v in large_logits(rng):
+        top = v.max()
+        stage1 = (v - top) - np.log(np.exp(v - top).sum())
+        assert_allclose(stage1, [-mp_neg_log_softmax(v, j) for j in range(v.size)], rtol=1e-13, atol=1e-13)
+        assert_allclose(stage1, v - mp_lse(v), rtol=1e-13, atol=1e-13)
+    z = np.array([5.0, 2.0, -1.0, 3.0])  # (prose) its exponential is the lecture's [0.842 0.042 0.002 0.114]
+    assert_allclose(np.exp(z - mp_lse(z)), [0.842, 0.042, 0.002, 0.114], atol=6e-4)
+
+
+def check_stable_mean_ce():
+    """C = -(1/N) sum_i log p_{i, y_i} = (1/N) sum_i (LSE(z_i) - z_{i, y_i})."""
+    rng = np.random.default_rng(406)
+    N, K = 6, 5
+    Z = rng.normal(scale=3.0, size=(N, K))
+    y = rng.integers(0, K, size=N)
+    rows = np.arange(N)
+    lhs = -np.mean(np.log(sps.softmax(Z, axis=1)[rows, y]))
+    rhs = np.mean(sps.logsumexp(Z, axis=1) - Z[rows, y])
+    assert np.isclose(lhs, rhs, rtol=1e-13)
+    from course_utils.likelihood import cross_entropy
+
+    big = np.stack([v[:3] for v in large_logits(rng)])  # exact oracle: -log p in 50 digits
+    yb = np.array([2, 0, 2, 1])
+    want = np.mean([mp_neg_log_softmax(big[i], yb[i]) for i in range(4)])
+    assert np.isclose(np.mean([mp_lse(big[i]) - big[i, yb[i]] for i in range(4)]), want, rtol=1e-14)
+    assert np.isclose(cross_entropy(big, yb), want, rtol=1e-13)
+    assert cross_entropy([[1e4, 0.0, -1e4]], [2]) == 2e4
+
+
+# ====================================================================================== the registry
+FORMULAS: dict[str, list[Formula]] = {
+    "01_softmax": [
+        Formula(r"\operatorname{softmax}(z)_i = \frac{e^{z_i}}{\sum_{j=1}^{K} e^{z_j}}, \qquad "
+                r"P(y = i \mid x) = \operatorname{softmax}(z)_i", check_softmax_definition),
+    ],
+    "02_likelihood": [
+        Formula(r"P_\theta(y \mid x) = p_y(x; \theta)", check_categorical_model),
+        Formula(r"\prod_{i=1}^{n} P_\theta(y_i \mid x_i) = \prod_{i=1}^{n} p_{i, y_i}", check_likelihood_product),
+        Formula(r"C(\theta) = -\frac{1}{n} \log \mathcal{L}(\theta) = \frac{1}{n} \sum_{i=1}^{n} C_i, \qquad "
+                r"C_i = -\log p_{i, y_i}", check_mean_nll),
+        Formula(r"C_i = -\sum_{c=1}^{C} y_{i,c} \log p_{i,c} = -\log p_{i, y_i}", check_one_hot_sum),
+        Formula(r"= -\big(z_{y_i} - \log Q\big) = \log Q - z_{y_i}", check_ce_from_logits),
+        Formula(r"\log Q = m + \log \sum_{k} e^{z_k - m}, \qquad C_i = \log \sum_k e^{z_k - m} - (z_{y_i} - m)",
+                check_ce_max_shift),
+        Formula(r"L = -f_y + \log \sum_{j} e^{f_j}", check_linear_classifier_loss),
+        Formula(r"\frac{\partial L}{\partial w_j} = (p_j - [j = y])\, x", check_linear_classifier_weight_grad),
+        Formula(r"\frac{\partial C}{\partial z_{ij}} = \frac{1}{N}\big(p_{ij} - [j = y_i]\big)",
+                check_batch_logit_grad),
+        Formula(r"-\log \mathcal{N}(y;\, a, \sigma^2) = \frac{(y - a)^2}{2\sigma^2} + \tfrac{1}{2}\log(2\pi\sigma^2)",
+                check_gaussian_nll),
+        Formula(r"\nabla_z C_{\text{MSE}} = J\,(p - y), \qquad \nabla_z C_{\text{CE}} = p - y", check_mse_vs_ce_grad),
+    ],
+    "03_jacobian": [
+        Formula(r"J_{ij} = \frac{\partial s_i}{\partial z_j}, \qquad s = \operatorname{softmax}(z)",
+                check_jacobian_definition),
+        Formula(r"\frac{e^{z_i}}{Q} \cdot \frac{Q - e^{z_i}}{Q} = s_i (1 - s_i)", check_jacobian_diagonal),
+        Formula(r"-\frac{e^{z_i}}{Q} \cdot \frac{e^{z_j}}{Q} = -s_i s_j", check_jacobian_off_diagonal),
+        Formula(r"= s_i (\delta_{ij} - s_j), \qquad J = \operatorname{diag}(s) - s s^\top", check_jacobian_matrix),
+        Formula(r"S(z_1) = \frac{e^{z_1}}{e^{z_1} + e^{z_2} + e^{z_3}}", check_jacobian_three_outputs),
+        Formula(r"= -\frac{1}{s_y} \, s_y (\delta_{yj} - s_j) = s_j - \delta_{yj}", check_ce_grad_chain_rule),
+        Formula(r"\nabla_Z L = \frac{P - Y}{N}", check_batch_grad_matrix),
+    ],
+    "04_stability": [
+        Formula(r"= \frac{e^{z_j + r}}{\sum_k e^{z_k + r}}", check_shift_identity),
+        Formula(r"\operatorname{LSE}(z) = \log \sum_{j=1}^{K} e^{z_j}.", check_lse_definition),
+        Formula(r"= m + \log \sum_{j=1}^{K} e^{z_j - m}", check_lse_max_shift),
+        Formula(r"\log \operatorname{softmax}(z)_j = z_j - \operatorname{LSE}(z)", check_log_softmax),
+        Formula(r"(x_j - x^*) - \log \sum_i \exp(x_i - x^*) = x_j - \operatorname{LSE}(x)", check_log_softmax_shifted),
+        Formula(r"= \frac{1}{N} \sum_{i=1}^{N} \big(\operatorname{LSE}(z_i) - z_{i, y_i}\big)", check_stable_mean_ce),
+    ],
+}
+
+REGISTERED = [(nb, i, f) for nb, fs in FORMULAS.items() for i, f in enumerate(fs)]
+_IDS = [f"{nb}-{i}-{f.check.__name__.removeprefix('check_')}" for nb, i, f in REGISTERED]
+
+
+# ============================================================================================ tests
+@pytest.mark.parametrize(("notebook", "index", "formula"), REGISTERED, ids=_IDS)
+def test_formula_check_passes(notebook, index, formula):
+    formula.check()
+
+
+@pytest.mark.parametrize(("notebook", "index", "formula"), REGISTERED, ids=_IDS)
+def test_snippet_identifies_one_formula_of_its_notebook(notebook, index, formula):
+    snippet = normalise(formula.snippet)
+    assert snippet == formula.snippet, "write the snippet whitespace-normalised"
+    assert notebook in NOTEBOOK_FORMULAS, f"no notebook solutions/{notebook}/*.ipynb (stale registry entry?)"
+    hits = [f for f in NOTEBOOK_FORMULAS[notebook] if snippet in f]
+    assert len(hits) == 1, (f"{notebook}: snippet {snippet!r} matches {len(hits)} display formulas "
+                            f"(expected exactly 1): {hits}")
+    # a snippet found in another notebook must be registered there too (a formula repeated on purpose)
+    elsewhere = [other for other, fs in NOTEBOOK_FORMULAS.items() if other != notebook
+                 and any(snippet in f for f in fs)
+                 and snippet not in {g.snippet for g in FORMULAS.get(other, [])}]
+    assert not elsewhere, f"snippet {snippet!r} of {notebook} also matches display formulas of {elsewhere}"
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FORMULAS))
+def test_every_display_formula_is_checked(notebook):
+    snippets = [f.snippet for f in FORMULAS.get(notebook, [])]
+    unchecked = [f for f in NOTEBOOK_FORMULAS[notebook] if not any(s in f for s in snippets)]
+    assert not unchecked, (
+        f"{len(unchecked)} display formula(s) of solutions/{notebook} have no check in tests/test_formulas.py "
+        f"(add a Formula(snippet, check) to FORMULAS[{notebook!r}]):\n" + "\n".join(f"  $$ {f} $$" for f in unchecked))
+
+
+def test_all_solution_notebooks_are_scanned():
+    assert {"01_softmax", "02_likelihood", "03_jacobian", "04_stability"} <= set(NOTEBOOK_FORMULAS)
+    assert all(NOTEBOOK_FORMULAS[nb] for nb in FORMULAS if nb in NOTEBOOK_FORMULAS)
+
+
+def test_extraction_finds_display_math_only():
+    md = ("Inline $a = b$ is skipped, `$$code$$` too.\n\n$$ x  =\n  y $$\n\n```\n$$not math$$\n```\n"
+          "\\[ u = v \\]\n\\begin{align} p &= q \\end{align}\n$$\\begin{aligned} r &= s \\end{aligned}$$")
+    assert display_formulas_of_markdown(md) == [
+        "x = y", r"\begin{aligned} r &= s \end{aligned}", "u = v", r"\begin{align} p &= q \end{align}"]
