@@ -12,6 +12,13 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; 
     || echo "setup: could not install dataset-fashion-mnist; the data will be downloaded instead"
 fi
 
+# Chromium for tests/test_browser.py: Playwright drives the system browser and never downloads one.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium; } \
+    || echo "setup: could not install chromium; tests/test_browser.py will be skipped"
+fi
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"

@@ -27,7 +27,8 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     Returns
     -------
     ndarray, ``z.shape`` without ``axis`` (or with it set to 1), dtype of ``z``.
-        ``m + log1p(sum_{j != argmax} exp(z_j - m))`` with ``m = max_j z_j``; a slice that is all ``-inf`` gives ``-inf``
+        ``m + log1p(sum_{j != argmax} exp(z_j - m))`` with ``m = max_j z_j``; a slice that is all
+        ``-inf`` gives ``-inf``
         (the log of an empty sum), never NaN.
     """
     z = as_float_array(z, "z", allow_inf=True)
