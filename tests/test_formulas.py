@@ -608,6 +608,229 @@ def check_stable_mean_ce():
     assert cross_entropy([[1e4, 0.0, -1e4]], [2]) == 2e4
 
 
+# ================================================================================ 05 — the network
+def _ce_mean(Z, y) -> float:
+    """Mean cross-entropy of logits ``Z`` (N, C) and labels ``y``, through SciPy's log_softmax."""
+    return float(-np.mean(sps.log_softmax(Z, axis=1)[np.arange(len(y)), y]))
+
+
+def check_network_scores():
+    """Z = XW + b, P_ij = e^{Z_ij} / sum_k e^{Z_ik}; row i is W^T x_i + b; the bias trick gives the same Z."""
+    rng = np.random.default_rng(501)
+    X, W, b = rng.random((6, 784)), rng.normal(scale=0.05, size=(784, 10)), rng.normal(size=10)
+    Z = X @ W + b
+    P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+    assert_allclose(P, sps.softmax(Z, axis=1), rtol=1e-13)
+    for i in range(6):  # one image at a time, as in the notes (f = W x with W of shape classes x pixels)
+        assert_allclose(Z[i], [sum(W[d, j] * X[i, d] for d in range(784)) + b[j] for j in range(10)], rtol=1e-12)
+    assert_allclose(np.hstack([X, np.ones((6, 1))]) @ np.vstack([W, b]), Z, rtol=1e-12)
+    assert_allclose(P.sum(axis=1), 1.0, rtol=1e-14)
+
+
+def check_mlp_forward():
+    """H = relu(X W1 + b1), Z = H W2 + b2: the reference's logits, against explicit loops."""
+    from course_utils.network import init_mlp, mlp_forward
+
+    rng = np.random.default_rng(502)
+    (W1, b1), (W2, b2) = params = init_mlp([5, 4, 3], seed=2, dtype=np.float64)
+    b1 += rng.normal(size=4)  # non-zero biases, so they are tested too
+    b2 += rng.normal(size=3)
+    X = rng.normal(size=(6, 5))
+    H = [[max(sum(X[i, d] * W1[d, h] for d in range(5)) + b1[h], 0.0) for h in range(4)] for i in range(6)]
+    Z = [[sum(H[i][h] * W2[h, j] for h in range(4)) + b2[j] for j in range(3)] for i in range(6)]
+    assert_allclose(mlp_forward(params, X)[0], Z, rtol=1e-12, atol=1e-14)
+
+
+def check_dense_backward():
+    """dL/dX = G W^T, dL/dW = X^T G, dL/db = sum_i G_i for out = XW + b and G = dL/dout."""
+    from course_utils.network import dense_backward, dense_forward
+
+    rng = np.random.default_rng(503)
+    X, W, b, G = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=(4, 3))
+    formula = (G @ W.T, X.T @ G, G.sum(axis=0))
+    numeric = (fd_grad(lambda v: np.sum((v @ W + b) * G), X), fd_grad(lambda v: np.sum((X @ v + b) * G), W),
+               fd_grad(lambda v: np.sum((X @ W + v) * G), b))
+    for f, n in zip(formula, numeric):
+        assert_allclose(f, n, **FD_TOL)
+    for got, f in zip(dense_backward(G, dense_forward(X, W, b)[1]), formula):
+        assert_allclose(got, f, rtol=1e-12)
+
+
+def check_relu():
+    """relu(x) = max(x, 0), dL/dx = dL/dout [x > 0] (finite differences away from the kink; 0 at it)."""
+    from course_utils.network import relu_backward, relu_forward
+
+    rng = np.random.default_rng(504)
+    x = rng.normal(size=(4, 6))
+    x[np.abs(x) < 1e-3] = 0.5
+    G = rng.normal(size=x.shape)
+    assert_allclose(relu_forward(x)[0], np.where(x > 0, x, 0.0), rtol=0, atol=0)
+    formula = G * (x > 0)
+    assert_allclose(formula, fd_grad(lambda v: np.sum(np.maximum(v, 0) * G), x), **FD_TOL)
+    assert_allclose(relu_backward(G, relu_forward(x)[1]), formula, rtol=0, atol=0)
+    t = sp.Symbol("t", real=True)  # SymPy: the derivative of max(t, 0) is the step [t > 0] away from 0
+    assert sp.diff(sp.Max(t, 0), t).subs(t, 2) == 1 and sp.diff(sp.Max(t, 0), t).subs(t, -2) == 0
+    assert relu_backward(np.ones(3), relu_forward(np.array([-1.0, 0.0, 1.0]))[1]).tolist() == [0, 0, 1]
+
+
+def check_batch_ce_and_grad():
+    """L = (1/N) sum_i (log sum_k e^{Z_ik} - Z_{i,y_i}),  dL/dZ = (P - Y) / N."""
+    from course_utils.network import softmax_cross_entropy
+
+    rng = np.random.default_rng(505)
+    N, K = 6, 10
+    Z, y = rng.normal(scale=2.0, size=(N, K)), rng.integers(0, K, size=N)
+    L = np.mean(sps.logsumexp(Z, axis=1) - Z[np.arange(N), y])
+    assert np.isclose(L, np.mean([mp_neg_log_softmax(Z[i], y[i]) for i in range(N)]), rtol=1e-13)
+    formula = (sps.softmax(Z, axis=1) - one_hot(y, K)) / N
+    assert_allclose(formula, fd_grad(lambda v: _ce_mean(v, y), Z), **FD_TOL)
+    loss, dZ = softmax_cross_entropy(Z, y)
+    assert np.isclose(loss, L, rtol=1e-12) and np.allclose(dZ, formula, rtol=1e-10, atol=1e-15)
+    big = np.stack([v[:3] for v in large_logits(rng)])  # the reference follows the formula where exp overflows
+    yb = np.array([0, 2, 1, 2])
+    want = np.mean([mp_neg_log_softmax(big[i], yb[i]) for i in range(4)])
+    P_big = np.array([[float(p) for p in mp_softmax(v)] for v in big])
+    loss, dZ = softmax_cross_entropy(big, yb)
+    assert np.isclose(loss, want, rtol=1e-13)
+    assert_allclose(dZ, (P_big - one_hot(yb, 3)) / 4, rtol=1e-12, atol=1e-300)
+
+
+def check_penalised_loss():
+    """L(W, b) = -(1/N) sum_i log P_{i,y_i} + (lambda/2) sum_{d,j} W_dj^2."""
+    from course_utils.network import linear_loss_and_grad
+
+    rng = np.random.default_rng(506)
+    X, y = rng.random((7, 12)), rng.integers(0, 4, size=7)
+    W, b = rng.normal(scale=0.3, size=(12, 4)), rng.normal(size=4)
+    for lam in (0.0, 0.1, 2.0):
+        rhs = _ce_mean(X @ W + b, y) + lam / 2 * np.sum(W**2)
+        assert np.isclose(linear_loss_and_grad(W, b, X, y, reg=lam)[0], rhs, rtol=1e-12)
+    with mpmath.workdps(50):  # one example by hand: -log P_y + (lambda/2) ||W||^2
+        z = X[0] @ W + b
+        penalty = mpmath.mpf(0.1) / 2 * mpmath.fsum(mpmath.mpf(w) ** 2 for w in W.ravel())
+        mp_rhs = mp_neg_log_softmax(z, y[0]) + float(penalty)
+    assert np.isclose(linear_loss_and_grad(W, b, X[:1], y[:1], reg=0.1)[0], mp_rhs, rtol=1e-12)
+
+
+def check_per_weight_grad():
+    """dL_i/dW_dj = x_id (P_ij - [j = y_i]) for one example (SymPy, D = C = 2; finite differences, D = 9)."""
+    w = sp.Matrix(2, 2, sp.symbols("w0:4", real=True))
+    x = sp.symbols("x0:2", real=True)
+    z = [x[0] * w[0, j] + x[1] * w[1, j] for j in range(2)]
+    Q = sp.exp(z[0]) + sp.exp(z[1])
+    for yv in range(2):
+        L = -sp.log(sp.exp(z[yv]) / Q)
+        for d in range(2):
+            for j in range(2):
+                assert_sym_zero(sp.diff(L, w[d, j]) - x[d] * (sp.exp(z[j]) / Q - int(j == yv)), f"dL/dW_{d}{j}, y={yv}")
+    rng = np.random.default_rng(507)
+    xv, W, b = rng.random(9), rng.normal(scale=0.5, size=(9, 5)), rng.normal(size=5)
+    for yv in range(5):
+        p = sps.softmax(xv @ W + b)
+        formula = np.outer(xv, p - np.eye(5)[yv])
+        assert_allclose(formula, fd_grad(lambda v, yv=yv: -sps.log_softmax(xv @ v + b)[yv], W), **FD_TOL)
+
+
+def check_linear_grad_matrix():
+    """dL/dW = (1/N) X^T (P - Y) + lambda W,  dL/db = (1/N) sum_i (P_i - Y_i)."""
+    from course_utils.network import linear_loss_and_grad
+
+    rng = np.random.default_rng(508)
+    N, D, K, lam = 6, 8, 4, 0.1
+    X, y = rng.random((N, D)), rng.integers(0, K, size=N)
+    W, b = rng.normal(scale=0.5, size=(D, K)), rng.normal(size=K)
+    R = sps.softmax(X @ W + b, axis=1) - one_hot(y, K)
+    dW, db = X.T @ R / N + lam * W, R.mean(axis=0)
+    assert_allclose(dW, fd_grad(lambda v: _ce_mean(X @ v + b, y) + lam / 2 * np.sum(v**2), W), **FD_TOL)
+    assert_allclose(db, fd_grad(lambda v: _ce_mean(X @ W + v, y), b), **FD_TOL)
+    _, ref_dW, ref_db = linear_loss_and_grad(W, b, X, y, reg=lam)
+    assert_allclose(ref_dW, dW, rtol=1e-10)
+    assert_allclose(ref_db, db, rtol=1e-10, atol=1e-15)
+
+
+def check_initial_loss():
+    """L ~ -log(1/10) = log 10 ~ 2.3026 at initialisation (exact for W = 0; close for init_mlp's weights)."""
+    from course_utils.network import init_mlp, mlp_forward
+
+    with mpmath.workdps(30):
+        assert mpmath.almosteq(-mpmath.log(mpmath.mpf(1) / 10), mpmath.log(10)) and \
+            abs(mpmath.log(10) - mpmath.mpf("2.3026")) < 5e-5
+    rng = np.random.default_rng(509)
+    X, y = rng.random((500, 784)), rng.integers(0, 10, size=500)
+    assert np.isclose(_ce_mean(X @ np.zeros((784, 10)), y), np.log(10), rtol=1e-14)
+    for sizes in ([784, 10], [784, 256, 10]):
+        logits = mlp_forward(init_mlp(sizes, seed=0, dtype=np.float64), X)[0]
+        assert abs(_ce_mean(logits, y) - np.log(10)) < 0.02, sizes
+
+
+def check_momentum():
+    """v <- mu v - eta g, theta <- theta + v: the reference's steps, and the constant-gradient closed form."""
+    from course_utils.network import sgd_step
+
+    mu, eta, g = sp.symbols("mu eta g", positive=True)
+    v, theta = sp.Integer(0), sp.Integer(0)
+    for t in range(1, 6):  # with a constant gradient the velocity is a geometric sum
+        v, theta = mu * v - eta * g, theta + (mu * v - eta * g)
+        assert_sym_zero(v - (-eta * g * (1 - mu**t) / (1 - mu)), f"v_{t}")
+    rng = np.random.default_rng(510)
+    params = [(rng.normal(size=(3, 2)), rng.normal(size=2))]
+    velocity = [(np.zeros((3, 2)), np.zeros(2))]
+    P, V = [a.copy() for a in params[0]], [np.zeros((3, 2)), np.zeros(2)]
+    for _ in range(4):
+        grads = [(rng.normal(size=(3, 2)), rng.normal(size=2))]
+        for k in range(2):
+            V[k] = 0.9 * V[k] - 0.05 * grads[0][k]
+            P[k] = P[k] + V[k]
+        sgd_step(params, grads, 0.05, velocity, 0.9)
+        for k in range(2):
+            assert_allclose(params[0][k], P[k], rtol=1e-13)
+            assert_allclose(velocity[0][k], V[k], rtol=1e-13)
+
+
+def check_mlp_backprop():
+    """G2 = (P - Y)/N, dW2 = H^T G2, G1 = (G2 W2^T) * [H > 0], dW1 = X^T G1 (and db_l = column sums of G_l)."""
+    from course_utils.network import init_mlp, mlp_loss_and_grads
+
+    rng = np.random.default_rng(511)
+    (W1, b1), (W2, b2) = params = init_mlp([6, 5, 4], seed=3, dtype=np.float64)
+    W2 *= 100  # a non-trivial output layer
+    b1 += rng.normal(scale=0.3, size=5)
+    X, y = rng.normal(size=(7, 6)), rng.integers(0, 4, size=7)
+    H = np.maximum(X @ W1 + b1, 0)
+    G2 = (sps.softmax(H @ W2 + b2, axis=1) - one_hot(y, 4)) / 7
+    G1 = (G2 @ W2.T) * (H > 0)
+    formula = [(X.T @ G1, G1.sum(axis=0)), (H.T @ G2, G2.sum(axis=0))]
+
+    def loss(W1v=W1, b1v=b1, W2v=W2, b2v=b2):
+        return _ce_mean(np.maximum(X @ W1v + b1v, 0) @ W2v + b2v, y)
+
+    numeric = [(fd_grad(lambda v: loss(W1v=v), W1), fd_grad(lambda v: loss(b1v=v), b1)),
+               (fd_grad(lambda v: loss(W2v=v), W2), fd_grad(lambda v: loss(b2v=v), b2))]
+    _, grads = mlp_loss_and_grads(params, X, y)
+    for f_layer, n_layer, g_layer in zip(formula, numeric, grads):
+        for f, n, g in zip(f_layer, n_layer, g_layer):
+            assert_allclose(f, n, **FD_TOL)
+            assert_allclose(g, f, rtol=1e-10, atol=1e-15)
+
+
+def check_mse_loss():
+    """C_MSE = (1/2N) sum_i ||P_i - Y_i||^2; the reference's value, and its gradient by finite differences."""
+    from course_utils.network import mse_softmax_loss
+
+    rng = np.random.default_rng(512)
+    N, K = 5, 10
+    Z, y = rng.normal(scale=2.0, size=(N, K)), rng.integers(0, K, size=N)
+
+    def mse(v):
+        return float(np.sum((sps.softmax(v, axis=1) - one_hot(y, K)) ** 2) / (2 * N))
+
+    loss, dZ = mse_softmax_loss(Z, y)
+    assert np.isclose(loss, mse(Z), rtol=1e-12)
+    assert np.isclose(loss, np.mean([0.5 * np.sum((sps.softmax(Z[i]) - np.eye(K)[y[i]]) ** 2) for i in range(N)]),
+                      rtol=1e-12)
+    assert_allclose(dZ, fd_grad(mse, Z), **FD_TOL)
+
+
 # ====================================================================================== the registry
 FORMULAS: dict[str, list[Formula]] = {
     "01_softmax": [
@@ -648,6 +871,24 @@ FORMULAS: dict[str, list[Formula]] = {
         Formula(r"\log \operatorname{softmax}(z)_j = z_j - \operatorname{LSE}(z)", check_log_softmax),
         Formula(r"(x_j - x^*) - \log \sum_i \exp(x_i - x^*) = x_j - \operatorname{LSE}(x)", check_log_softmax_shifted),
         Formula(r"= \frac{1}{N} \sum_{i=1}^{N} \big(\operatorname{LSE}(z_i) - z_{i, y_i}\big)", check_stable_mean_ce),
+    ],
+    "05_network": [
+        Formula(r"Z = XW + b, \qquad P_{ij} = \frac{e^{Z_{ij}}}{\sum_{k=1}^{10} e^{Z_{ik}}}", check_network_scores),
+        Formula(r"H = \operatorname{relu}(X W_1 + b_1), \qquad Z = H W_2 + b_2", check_mlp_forward),
+        Formula(r"\frac{\partial L}{\partial X} = G\, W^\top, \qquad \frac{\partial L}{\partial W} = X^\top G",
+                check_dense_backward),
+        Formula(r"\operatorname{relu}(x) = \max(x, 0), \qquad \frac{\partial L}{\partial x}", check_relu),
+        Formula(r"\Big(\log \sum_{k} e^{Z_{ik}} - Z_{i, y_i}\Big), \qquad \frac{\partial L}{\partial Z} = "
+                r"\frac{1}{N}\,(P - Y)", check_batch_ce_and_grad),
+        Formula(r"L(W, b) = -\frac{1}{N} \sum_{i=1}^{N} \log P_{i, y_i} + \frac{\lambda}{2} \sum_{d, j} W_{dj}^2",
+                check_penalised_loss),
+        Formula(r"\frac{\partial L_i}{\partial W_{dj}} = x_{id}\,\big(P_{ij} - [j = y_i]\big)", check_per_weight_grad),
+        Formula(r"\frac{\partial L}{\partial W} = \frac{1}{N} X^\top (P - Y) + \lambda W", check_linear_grad_matrix),
+        Formula(r"L \approx -\log \frac{1}{10} = \log 10 \approx 2.3026", check_initial_loss),
+        Formula(r"v \leftarrow \mu\, v - \eta\, g, \qquad \theta \leftarrow \theta + v", check_momentum),
+        Formula(r"G_1 = \big(G_2 W_2^\top\big) \odot [H > 0], \quad \frac{\partial L}{\partial W_1} = X^\top G_1",
+                check_mlp_backprop),
+        Formula(r"C_{\text{MSE}} = \frac{1}{2N} \sum_{i=1}^{N} \lVert P_i - Y_i \rVert^2", check_mse_loss),
     ],
 }
 

@@ -1,0 +1,323 @@
+"""Tests for the notebook-5 grading checks (``course_utils.grading.network``).
+
+The solution notebook's bodies (copied from solutions/05_network) must pass every check, on the visible and
+the hidden seeds; the usual mistakes (no bias, gating ReLU by dout, a naive softmax, a summed gradient,
+a forgotten penalty gradient, rebinding instead of updating in place, another momentum convention, gradient
+ascent) must each fail the check meant for them with a readable message; delegating to the course reference
+fails too.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_utils import network as course_network
+from course_utils.grading import GradingError
+from course_utils.grading import network as check
+
+
+# ------------------------------------------------------------------------ the solution notebook's bodies
+def dense_forward(X, W, b):
+    out = X @ W + b
+    return out, (X, W)
+
+
+def dense_backward(dout, cache, need_dX=True):
+    X, W = cache
+    dX = dout @ W.T if need_dX else None
+    return dX, X.T @ dout, dout.sum(axis=0)
+
+
+def relu_forward(X):
+    out = np.maximum(X, 0)
+    return out, out
+
+
+def relu_backward(dout, cache):
+    return dout * (cache > 0)
+
+
+def softmax_cross_entropy(logits, y):
+    logits = np.asarray(logits)
+    if logits.dtype.kind != "f":
+        logits = logits.astype(np.float64)
+    y = np.asarray(y)
+    n, rows = logits.shape[0], np.arange(logits.shape[0])
+    shifted = logits - logits.max(axis=1, keepdims=True)                    # every exponent <= 0
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))    # log softmax, row by row
+    loss = -float(log_p[rows, y].mean())
+    dlogits = np.exp(log_p)                                                 # P
+    dlogits[rows, y] -= 1                                                   # P - Y
+    dlogits /= n
+    return loss, dlogits
+
+
+def linear_loss_and_grad(W, b, X, y, reg=0.0):
+    logits, cache = dense_forward(X, W, b)
+    loss, dlogits = softmax_cross_entropy(logits, y)
+    _, dW, db = dense_backward(dlogits, cache, need_dX=False)
+    loss += 0.5 * reg * float(np.sum(W * W))
+    return loss, dW + reg * W, db
+
+
+def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
+    for i, (layer, dlayer) in enumerate(zip(params, grads)):
+        for k, (p, g) in enumerate(zip(layer, dlayer)):
+            if velocity is None:
+                p -= lr * g                     # in place: the caller's arrays change
+            else:
+                v = velocity[i][k]
+                v *= momentum
+                v -= lr * g
+                p += v
+
+
+GOOD = {"dense_forward": dense_forward, "dense_backward": dense_backward, "relu_forward": relu_forward,
+        "relu_backward": relu_backward, "softmax_cross_entropy": softmax_cross_entropy,
+        "linear_loss_and_grad": linear_loss_and_grad, "sgd_step": sgd_step}
+# check -> the student functions it takes, by name
+CHECKS = {
+    check.dense_forward_values: ["dense_forward"],
+    check.dense_backward_values: ["dense_backward"],
+    check.dense_backward_numerical: ["dense_backward"],
+    check.relu_forward_values: ["relu_forward"],
+    check.relu_backward_values: ["relu_backward"],
+    check.softmax_ce_values: ["softmax_cross_entropy"],
+    check.softmax_ce_numerical: ["softmax_cross_entropy"],
+    check.softmax_ce_large: ["softmax_cross_entropy"],
+    check.softmax_ce_float32: ["softmax_cross_entropy"],
+    check.linear_values: ["linear_loss_and_grad"],
+    check.linear_numerical: ["linear_loss_and_grad"],
+    check.sgd_plain: ["sgd_step"],
+    check.sgd_momentum: ["sgd_step"],
+    check.training_reduces_loss: ["linear_loss_and_grad", "sgd_step"],
+}
+
+
+def run(chk, **replace):
+    chk(*[replace.get(name, GOOD[name]) for name in CHECKS[chk]])
+
+
+def fails(chk, match, **replace):
+    with pytest.raises(GradingError, match=match):
+        run(chk, **replace)
+
+
+def test_every_check_is_listed():
+    assert {c.__name__ for c in CHECKS} == set(check.__all__)
+
+
+# ------------------------------------------------------------------------------------ correct student
+@pytest.mark.parametrize("chk", list(CHECKS), ids=lambda c: c.__name__)
+def test_solution_passes(chk):
+    run(chk)
+
+
+def _run_all(funcs, seeds=(20, 21, 99)):
+    for chk in CHECKS:
+        chk(*[funcs[name] for name in CHECKS[chk]])
+        for seed in seeds if "seed" in chk.__code__.co_varnames else ():
+            chk(*[funcs[name] for name in CHECKS[chk]], seed=seed)
+    check.softmax_ce_large(funcs["softmax_cross_entropy"], scale=1e4)
+    check.training_reduces_loss(funcs["linear_loss_and_grad"], funcs["sgd_step"], seed=3, n=2000, steps=30)
+
+
+def test_solution_passes_hidden_seeds():
+    _run_all(GOOD)
+
+
+def test_solution_passes_in_float32_throughout():
+    """A student who computes everything in the input's dtype (no float64 detour) passes the float32 cases."""
+    check.softmax_ce_float32(softmax_cross_entropy)
+    check.linear_values(linear_loss_and_grad)
+
+
+# ------------------------------------------------------------------------------------- wrong students
+def no_bias_forward(X, W, b):
+    return X @ W, (X, W)
+
+
+def out_only_forward(X, W, b):
+    return X @ W + b
+
+
+def float64_forward(X, W, b):
+    return dense_forward(X.astype(np.float64), W.astype(np.float64), b.astype(np.float64))
+
+
+def mean_db_backward(dout, cache, need_dX=True):
+    dX, dW, _ = dense_backward(dout, cache, need_dX)
+    return dX, dW, dout.mean(axis=0)
+
+
+def transposed_dW_backward(dout, cache, need_dX=True):
+    dX, dW, db = dense_backward(dout, cache, need_dX)
+    return dX, dW.T, db
+
+
+def always_dX_backward(dout, cache, need_dX=True):
+    return dense_backward(dout, cache, True)
+
+
+def mutating_relu_forward(X):
+    X[X < 0] = 0
+    return X, X
+
+
+def dout_gated_relu_backward(dout, cache):
+    return dout * (dout > 0)
+
+
+def kink_relu_backward(dout, cache):
+    return dout * (cache >= 0)
+
+
+def naive_ce(logits, y):
+    P = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    rows = np.arange(len(y))
+    loss = float(-np.log(P[rows, y]).mean())
+    P[rows, y] -= 1
+    return loss, P / len(y)
+
+
+def summed_grad_ce(logits, y):
+    loss, d = softmax_cross_entropy(logits, y)
+    return loss, d * len(y)
+
+
+def per_example_ce(logits, y):
+    _, d = softmax_cross_entropy(logits, y)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y], d
+
+
+def float64_ce(logits, y):
+    return softmax_cross_entropy(np.asarray(logits, dtype=np.float64), y)
+
+
+def no_reg_grad_linear(W, b, X, y, reg=0.0):
+    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg)
+    return loss, dW - reg * W, db
+
+
+def full_penalty_linear(W, b, X, y, reg=0.0):
+    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg)
+    return loss + 0.5 * reg * float(np.sum(W * W)), dW, db
+
+
+def rebinding_sgd(params, grads, lr, velocity=None, momentum=0.0):
+    new = []
+    for (W, b), (dW, db) in zip(params, grads):
+        W = W - lr * dW
+        b = b - lr * db
+        new.append((W, b))
+    return new
+
+
+def torch_momentum_sgd(params, grads, lr, velocity=None, momentum=0.0):
+    """PyTorch's convention v = momentum * v + g, p -= lr * v: same parameters, a different velocity."""
+    for i, (layer, dlayer) in enumerate(zip(params, grads)):
+        for k, (p, g) in enumerate(zip(layer, dlayer)):
+            if velocity is None:
+                p -= lr * g
+            else:
+                v = velocity[i][k]
+                v *= momentum
+                v += g
+                p -= lr * v
+
+
+def no_momentum_sgd(params, grads, lr, velocity=None, momentum=0.0):
+    sgd_step(params, grads, lr)
+
+
+def ascent_sgd(params, grads, lr, velocity=None, momentum=0.0):
+    sgd_step(params, [tuple(-g for g in layer) for layer in grads], lr, velocity, momentum)
+
+
+def delegate_ce(logits, y):
+    return course_network.softmax_cross_entropy(logits, y)
+
+
+def delegate_dense_forward(X, W, b):
+    return course_network.dense_forward(X, W, b)
+
+
+def delegate_sgd(params, grads, lr, velocity=None, momentum=0.0):
+    course_network.sgd_step(params, grads, lr, velocity, momentum)
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize(("chk", "match", "replace"), [
+    (check.dense_forward_values, "expected", {"dense_forward": no_bias_forward}),
+    (check.dense_forward_values, "tuple of 2", {"dense_forward": out_only_forward}),
+    (check.dense_forward_values, "dtype float64, expected float32", {"dense_forward": float64_forward}),
+    (check.dense_backward_values, "db of", {"dense_backward": mean_db_backward}),
+    (check.dense_backward_values, "dW of .* shape", {"dense_backward": transposed_dW_backward}),
+    (check.dense_backward_values, "must return None for dX", {"dense_backward": always_dX_backward}),
+    (check.dense_backward_numerical, "db of dense_backward disagrees", {"dense_backward": mean_db_backward}),
+    (check.relu_forward_values, "changed its input", {"relu_forward": mutating_relu_forward}),
+    (check.relu_backward_values, "gates by dout", {"relu_backward": dout_gated_relu_backward}),
+    (check.relu_backward_values, "is wrong at index", {"relu_backward": kink_relu_backward}),
+    (check.softmax_ce_large, "exp overflowed", {"softmax_cross_entropy": naive_ce}),
+    (check.softmax_ce_values, "dlogits of", {"softmax_cross_entropy": summed_grad_ce}),
+    (check.softmax_ce_numerical, "disagrees with finite differences", {"softmax_cross_entropy": summed_grad_ce}),
+    (check.softmax_ce_values, "must be one number", {"softmax_cross_entropy": per_example_ce}),
+    (check.softmax_ce_float32, "dtype float64, expected float32", {"softmax_cross_entropy": float64_ce}),
+    (check.linear_values, "dW of linear_loss_and_grad\\(..., reg=0.1\\)", {"linear_loss_and_grad": no_reg_grad_linear}),
+    (check.linear_numerical, "dW of linear_loss_and_grad .* finite diff", {"linear_loss_and_grad": no_reg_grad_linear}),
+    (check.linear_values, "the loss of linear_loss_and_grad\\(..., reg=0.1\\)",
+     {"linear_loss_and_grad": full_penalty_linear}),
+    (check.sgd_plain, "in place", {"sgd_step": rebinding_sgd}),
+    (check.sgd_momentum, "v = momentum \\* v - lr \\* g", {"sgd_step": torch_momentum_sgd}),
+    (check.sgd_momentum, "velocity after 1 momentum step", {"sgd_step": no_momentum_sgd}),
+    (check.training_reduces_loss, "starts at log 10", {"sgd_step": ascent_sgd}),
+    (check.training_reduces_loss, "starts at log 10", {"linear_loss_and_grad": no_reg_grad_linear,
+                                                      "sgd_step": no_momentum_sgd}),
+    (check.softmax_ce_values, "your own NumPy code", {"softmax_cross_entropy": delegate_ce}),
+    (check.dense_forward_values, "your own NumPy code", {"dense_forward": delegate_dense_forward}),
+    (check.sgd_momentum, "your own NumPy code", {"sgd_step": delegate_sgd}),
+    (check.relu_forward_values, "not implemented yet", {"relu_forward": not_implemented}),
+    (check.training_reduces_loss, "not implemented yet", {"sgd_step": not_implemented}),
+], ids=lambda v: getattr(v, "__name__", None) or (next(iter(v.values())).__name__ if isinstance(v, dict) else None))
+def test_wrong_student_fails_with_a_readable_message(chk, match, replace):
+    fails(chk, match, **replace)
+
+
+def test_naive_softmax_passes_small_logits_but_not_large():
+    """The checks blame the right thing: a naive softmax is fine until the logits get large."""
+    run(check.softmax_ce_values, softmax_cross_entropy=naive_ce)
+    fails(check.softmax_ce_large, "exp overflowed", softmax_cross_entropy=naive_ce)
+
+
+# ------------------------------------------------------------------------ the notebook's own solutions
+def _solution_cells():
+    path = Path(__file__).resolve().parent.parent / "solutions" / "05_network" / "network.ipynb"
+    return {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
+            for c in json.loads(path.read_text())["cells"]}
+
+
+def test_notebook_solutions_pass_every_check():
+    """The solution cells of solutions/05_network, executed as they stand, pass every check (hidden seeds too)."""
+    cells, ns = _solution_cells(), {"np": np}
+    for gid in GOOD:
+        exec(compile(cells[gid], f"<{gid}>", "exec"), ns)  # noqa: S102 — our own notebook
+    _run_all({name: ns[name] for name in GOOD})
+
+
+@pytest.mark.parametrize("name", list(GOOD))
+def test_notebook_stub_has_the_reference_signature_and_docstring(name):
+    cells, ns = _solution_cells(), {"np": np}
+    exec(compile(cells[name], f"<{name}>", "exec"), ns)  # noqa: S102 — our own notebook
+    reference = getattr(course_network, name)
+    assert inspect.signature(ns[name]) == inspect.signature(reference)
+    assert ns[name].__doc__ == reference.__doc__
+    assert cells[name].index('"""') < cells[name].index("### BEGIN SOLUTION"), "the docstring must stay outside"
