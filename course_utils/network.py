@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ._checks import as_float_array, as_labels
 from .likelihood import one_hot
 from .softmax import softmax
-from .stability import log_softmax
+from .stability import log_softmax  # noqa: F401 (kept importable from here)
 
 __all__ = ["dense_backward", "dense_forward", "evaluate", "init_mlp", "linear_loss_and_grad", "mlp_backward",
            "mlp_forward", "mlp_loss_and_grads", "mse_softmax_loss", "predict", "relu_backward", "relu_forward",
@@ -95,9 +95,25 @@ def softmax_cross_entropy(logits, y):
     * ``loss`` : float, ``-(1/N) sum_i log softmax(logits_i)[y_i]`` (through :func:`log_softmax`, so no overflow)
     * ``dlogits`` : (N, C), dtype of ``logits``, ``(softmax(logits) - onehot(y)) / N``.
     """
-    logits, y = _check_logits(logits, y)
+    return _cross_entropy(*_check_logits(logits, y))
+
+
+def _cross_entropy(logits, y):
+    """:func:`softmax_cross_entropy` of checked labels; the logits are only checked for NaN and inf (cheaply).
+
+    ``log_softmax`` along the last axis is inlined: the same operations as in ``course_utils.stability``
+    (so the same numbers), with plain fancy indexing, which costs less than ``take_along_axis`` on a batch.
+    The gradient reuses the log-probabilities' buffer: ``softmax = exp(log_softmax)``, nothing recomputed.
+    """
+    if not np.isfinite(logits).all():
+        as_float_array(logits, "logits")  # raises, naming the first bad entry
     n, rows = y.shape[0], np.arange(y.shape[0])
-    logp = log_softmax(logits, axis=1)
+    top = logits.argmax(axis=1)
+    m = logits[rows, top][:, None]
+    logp = np.subtract(logits, m)
+    np.exp(logp, out=logp)
+    logp[rows, top] = 0  # the max term is exactly 1: added back through log1p, which keeps the small ones
+    np.subtract(logits, m + np.log1p(logp.sum(axis=1, keepdims=True)), out=logp)
     loss = -float(logp[rows, y].mean())
     dlogits = np.exp(logp, out=logp)
     dlogits[rows, y] -= 1
@@ -195,9 +211,27 @@ def mlp_backward(dlogits, caches):
 
 
 def _loss_and_grads(params, X, y, loss, reg):
-    logits, caches = mlp_forward(params, X)
-    value, dlogits = _LOSSES[loss](logits, y)
-    grads = mlp_backward(dlogits, caches)
+    """:func:`mlp_loss_and_grads` of a checked model and batch, with the layers inlined for speed.
+
+    The same operations as ``mlp_forward``, the loss and ``mlp_backward`` (so the same numbers), minus
+    their per-call checks and copies: ReLU runs in place on the dense output (it is its own cache) and its
+    backward masks ``dL/dh`` in place.
+    """
+    inputs, h = [], X  # the input of every dense layer
+    for i, (W, b) in enumerate(params):
+        inputs.append(h)
+        h = h @ W
+        h += b
+        if i < len(params) - 1:
+            np.maximum(h, 0, out=h)
+    value, d = _cross_entropy(h, y) if loss == "ce" else _LOSSES[loss](h, y)
+    grads = [None] * len(params)
+    for i in range(len(params) - 1, -1, -1):
+        h = inputs[i]
+        grads[i] = (h.T @ d, d.sum(axis=0))
+        if i:
+            d = d @ params[i][0].T
+            d *= h > 0  # relu_backward: h is the ReLU output of layer i - 1
     if reg:
         for (W, _), (dW, _) in zip(params, grads):
             value += 0.5 * reg * float(np.vdot(W, W))
@@ -237,8 +271,18 @@ def linear_loss_and_grad(W, b, X, y, reg=0.0):
 
 
 def _predict(params, X, chunk=8192):
-    return np.concatenate([mlp_forward(params, X[i:i + chunk])[0].argmax(axis=1)
-                           for i in range(0, X.shape[0], chunk)])
+    return np.concatenate([_logits(params, X[i:i + chunk]).argmax(axis=1) for i in range(0, X.shape[0], chunk)])
+
+
+def _logits(params, X):
+    """``mlp_forward(params, X)[0]`` for a checked model, keeping no caches (ReLU in place)."""
+    h = X
+    for i, (W, b) in enumerate(params):
+        h = h @ W
+        h += b
+        if i < len(params) - 1:
+            np.maximum(h, 0, out=h)
+    return h
 
 
 def predict(params, X):
@@ -262,8 +306,7 @@ def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
     Without ``velocity``: ``p -= lr * g``. With ``velocity`` (same structure as ``params``, zeros at
     first, updated in place): ``v = momentum * v - lr * g``, then ``p += v``. Returns None.
     """
-    if not (lr > 0 and math.isfinite(lr)) or not 0 <= momentum < 1:
-        raise ValueError(f"need lr > 0 and 0 <= momentum < 1; got lr={lr!r}, momentum={momentum!r}")
+    _check_lr_momentum(lr, momentum)
     if velocity is None and momentum:
         raise ValueError("momentum > 0 needs a velocity buffer (zeros shaped like params)")
     for layer, dlayer, vlayer in zip(params, grads, velocity or [(None, None)] * len(params)):
@@ -274,6 +317,22 @@ def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
                 v *= momentum
                 v -= lr * g
                 p += v
+
+
+def _check_lr_momentum(lr, momentum):
+    if not (lr > 0 and math.isfinite(lr)) or not 0 <= momentum < 1:
+        raise ValueError(f"need lr > 0 and 0 <= momentum < 1; got lr={lr!r}, momentum={momentum!r}")
+
+
+def _momentum_step(params, grads, lr, velocity, momentum):
+    """:func:`sgd_step` with a velocity, for gradients nobody else holds: ``lr * g`` is formed in ``g``'s
+    own buffer instead of a temporary (the same float32 products, so the same numbers)."""
+    for (W, b), (dW, db), (vW, vb) in zip(params, grads, velocity):
+        for p, g, v in ((W, dW, vW), (b, db, vb)):
+            g *= lr
+            v *= momentum
+            v -= g
+            p += v
 
 
 def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, momentum=0.9, reg=0.0,
@@ -298,8 +357,12 @@ def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, m
     if X_val is not None:
         X_val, y_val = _check_model(params, X_val, y_val)
         X_val = X_val.astype(X.dtype, copy=False)
+    _check_lr_momentum(lr, momentum)
     velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
     rng = np.random.default_rng(seed)
+    # Each batch is gathered into one reused C-contiguous buffer (mode="clip" skips np.take's extra copy;
+    # the indices are valid anyway).
+    batch = np.empty((min(batch_size, X.shape[0]), X.shape[1]), dtype=X.dtype)
     history = {"loss": [], "train_acc": [], "val_acc": [], "time": []}
     bar = tqdm(range(num_epochs), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -307,14 +370,15 @@ def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, m
         order = rng.permutation(X.shape[0])
         for i in range(0, X.shape[0], batch_size):
             idx = order[i:i + batch_size]
+            xb = np.take(X, idx, axis=0, out=batch[:idx.shape[0]], mode="clip")
             try:  # the data were checked, so a bad value here means the weights blew up
-                value, grads = _loss_and_grads(params, X[idx], y[idx], loss, reg)
+                value, grads = _loss_and_grads(params, xb, y[idx], loss, reg)
                 if not math.isfinite(value):
                     raise ValueError(f"loss = {value}")
             except ValueError as exc:
                 raise FloatingPointError(f"training diverged in epoch {epoch + 1} ({exc}); "
                                          f"lower lr (now {lr}) or reg (now {reg})") from None
-            sgd_step(params, grads, lr, velocity, momentum)
+            _momentum_step(params, grads, lr, velocity, momentum)
             total += value * idx.shape[0]
         history["time"].append(time.perf_counter() - start)
         history["loss"].append(total / X.shape[0])

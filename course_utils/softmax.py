@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ._checks import as_float_array, check_axis
+from .stability import _checked_max, _input_and_axis
 
 __all__ = ["softmax", "softmax_naive", "sigmoid"]
 
@@ -33,21 +34,22 @@ def softmax(z, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
         ``p_i = exp((z_i - m) / T) / sum_j exp((z_j - m) / T)`` with ``m = max_j z_j``. A slice that is
         entirely ``-inf`` has no distribution and comes back as NaN (as in SciPy).
     """
-    z = as_float_array(z, "z", allow_inf=True)
-    axis = check_axis(axis, z.ndim)
+    z, axis = _input_and_axis(z, axis)
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
         raise TypeError(f"temperature must be a real number > 0; got {temperature!r}")
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a finite number > 0; got {temperature!r}")
-    m = z.max(axis=axis, keepdims=True)
+    m = _checked_max(z, axis)  # also rejects NaN and +inf
     # Shift first, then divide by T: z - m <= 0, so z / T cannot overflow to +inf for small T.
     # Differences beyond the float range round to -inf (exp gives 0, the right answer).
+    # One buffer holds d, then exp(d), then the result.
     with np.errstate(over="ignore", invalid="ignore"):
-        d = z - np.where(np.isfinite(m), m, 0)
+        e = np.subtract(z, np.where(m == -np.inf, 0, m))
         if temperature != 1.0:
-            d = d / np.asarray(temperature, dtype=z.dtype)
-        e = np.exp(d)
-        return e / e.sum(axis=axis, keepdims=True)
+            e /= np.asarray(temperature, dtype=z.dtype)
+        np.exp(e, out=e)
+        e /= e.sum(axis=axis, keepdims=True)
+        return e
 
 
 def softmax_naive(z, axis: int = -1) -> np.ndarray:

@@ -31,17 +31,9 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
         ``-inf`` gives ``-inf``
         (the log of an empty sum), never NaN.
     """
-    z = as_float_array(z, "z", allow_inf=True)
-    axis = check_axis(axis, z.ndim)
-    top = np.argmax(z, axis=axis, keepdims=True)
-    m = np.take_along_axis(z, top, axis=axis)
-    all_masked = ~np.isfinite(m)
-    m = np.where(all_masked, 0, m)
-    with np.errstate(divide="ignore", over="ignore"):  # z - m may round to -inf: exp gives 0, as it should
-        e = np.exp(z - m)
-        np.put_along_axis(e, top, 0, axis=axis)  # the max term is exactly 1: add it through log1p, which
-        out = m + np.log1p(e.sum(axis=axis, keepdims=True))  # keeps the small terms' digits
-    out = np.where(all_masked, -np.inf, out).astype(z.dtype, copy=False)
+    z, axis = _input_and_axis(z, axis)
+    m, others, _ = _max_and_others(z, axis)
+    out = _lse(m, others).astype(z.dtype, copy=False)
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -51,10 +43,90 @@ def log_softmax(z, axis: int = -1) -> np.ndarray:
     ``z`` as in :func:`logsumexp`; returns the same shape and dtype. A masked (``-inf``) entry gives
     ``-inf``; a slice that is all ``-inf`` gives NaN (no distribution exists), as in SciPy.
     """
-    z = as_float_array(z, "z", allow_inf=True)
-    axis = check_axis(axis, z.ndim)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return z - logsumexp(z, axis=axis, keepdims=True)
+    z, axis = _input_and_axis(z, axis)
+    return _log_softmax(z, axis)
+
+
+# ------------------------------------------------------------------------------------ internals
+# The public functions above check their input; these do the arithmetic on a float array z and a
+# normalised axis, in as few passes over z as they can (course_utils.network calls them directly).
+
+def _log_softmax(z, axis):
+    """:func:`log_softmax` of a float array ``z`` (checked here only for NaN and +inf, through its maxima)."""
+    m, others, buf = _max_and_others(z, axis)
+    with np.errstate(invalid="ignore"):  # an all -inf slice: -inf - (-inf) = NaN
+        return np.subtract(z, _lse(m, others), out=buf)
+
+
+def _lse(m, others):
+    """``logsumexp`` (kept axis) from the slice maxima and the sum of the other terms; -inf for all -inf."""
+    all_masked = m == -np.inf
+    with np.errstate(divide="ignore"):
+        return np.where(all_masked, -np.inf, np.where(all_masked, 0, m) + np.log1p(others))
+
+
+def _max_and_others(z, axis):
+    """Slice maxima ``m`` (axis kept) of ``z``, checked, and ``others = sum_j exp(z_j - m)`` without one max.
+
+    The max term is exactly 1; leaving it out and adding it back through ``log1p(others)`` keeps the digits
+    of tiny terms (``1 + 1e-20`` rounds to 1). Also returns the scratch buffer used (``z``'s shape and dtype).
+    Along the last axis ``argmax`` costs what ``max`` does, so the 1 is zeroed where it sits. Along another
+    axis ``argmax`` would copy ``z`` transposed, so the sum ``s`` is taken with the 1: where ``s >= 2``,
+    ``s - 1`` is exact and as accurate as ``s``; where ``s < 2`` the max is the only term equal to 1, so those
+    slices are summed again with the entries equal to 1 zeroed.
+    """
+    last = axis == z.ndim - 1
+    if last:
+        top = np.argmax(z, axis=axis, keepdims=True)
+        m = np.take_along_axis(z, top, axis=axis)
+    else:
+        m = z.max(axis=axis, keepdims=True)
+    _check_max(z, m)
+    with np.errstate(over="ignore"):  # z - m may round to -inf: exp gives 0, as it should
+        e = np.subtract(z, np.where(m == -np.inf, 0, m))  # an all -inf slice: exp(-inf - 0) = 0
+        np.exp(e, out=e)
+    if last:
+        np.put_along_axis(e, top, 0, axis=axis)
+        return m, e.sum(axis=axis, keepdims=True), e
+    s = e.sum(axis=axis, keepdims=True)
+    few = ~(s >= 2)
+    if not few.any():
+        s -= 1
+        return m, s, e
+    e *= e < 1
+    return m, np.where(few, e.sum(axis=axis, keepdims=True), s - 1), e
+
+
+def _input_and_axis(z, axis):
+    """``(as_float_array(z, "z", allow_inf=True), check_axis(axis, z.ndim))``, but lazily for a float array.
+
+    A non-empty floating ndarray is taken as it is: its NaN and +inf are found by :func:`_check_max`
+    from the (small) slice maxima instead of by full passes over ``z``. Errors are those of the full checks.
+    """
+    if not (isinstance(z, np.ndarray) and z.dtype.kind == "f" and z.ndim >= 1 and z.size):
+        z = as_float_array(z, "z", allow_inf=True)
+        return z, check_axis(axis, z.ndim)
+    try:
+        return z, check_axis(axis, z.ndim)
+    except (TypeError, ValueError):
+        as_float_array(z, "z", allow_inf=True)  # a bad z is reported before a bad axis
+        raise
+
+
+def _check_max(z, m):
+    """Raise as :func:`as_float_array` would if ``z`` holds NaN or +inf, given its slice maxima ``m``.
+
+    A NaN makes the max (and argmax) of its slice NaN and a +inf makes it +inf, so ``m`` tells.
+    """
+    if not (m < np.inf).all():
+        as_float_array(z, "z", allow_inf=True)  # raises, naming the first bad entry
+
+
+def _checked_max(z, axis):
+    """``z.max(axis, keepdims=True)``, checked by :func:`_check_max`."""
+    m = z.max(axis=axis, keepdims=True)
+    _check_max(z, m)
+    return m
 
 
 def exp_overflow_threshold(dtype=np.float64) -> float:
