@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["Case", "GradingError", "own_work", "call", "assert_close", "compare_with_reference",
+__all__ = ["Case", "GradingError", "own_work", "call", "as_result", "assert_close", "compare_with_reference",
            "assert_rows_sum_to_one", "fmt"]
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,6 +90,18 @@ def call(func, name: str, *args, **kwargs):
         except Exception as exc:  # the student's bug: report it in words
             raise GradingError(f"{name} raised {type(exc).__name__}: {exc}") from None
     return out
+
+
+def as_result(out, what: str, shape: tuple) -> np.ndarray:
+    """``out`` as a numeric array of ``shape``, or a GradingError saying what is wrong with it."""
+    if out is None:
+        raise GradingError(f"{what} returned None; did you forget `return`?")
+    arr = np.asarray(out)
+    if arr.dtype.kind not in "biuf":
+        raise GradingError(f"{what} must be numbers; got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise GradingError(f"{what} has shape {arr.shape}, expected {shape}")
+    return arr
 
 
 def assert_close(got, expected, what: str, *, rtol: float = 1e-6, atol: float = 1e-9,

@@ -12,7 +12,7 @@ import sympy as sp
 from .. import jacobian as ref_jac
 from .. import likelihood as ref_lik
 from ..gradcheck import numerical_gradient, rel_error
-from ._core import Case, GradingError, assert_close, call, fmt
+from ._core import Case, GradingError, as_result, assert_close, call, fmt
 
 __all__ = ["jacobian_entry_values", "jacobian_single", "jacobian_batch", "jacobian_properties",
            "jacobian_large_logits", "jacobian_edge_cases", "ce_grad_values", "ce_grad_gradcheck",
@@ -95,7 +95,7 @@ def jacobian_batch(softmax_jacobian, seed: int = 1) -> None:
 def jacobian_properties(softmax_jacobian, seed: int = 2) -> None:
     """J is symmetric, its rows sum to 0 and it matches centred finite differences (float64)."""
     z = np.random.default_rng(seed).normal(size=5)
-    J = _shaped(call(softmax_jacobian, JAC, z.copy()), f"{JAC}(z) for z of shape (5,)", (5, 5))
+    J = as_result(call(softmax_jacobian, JAC, z.copy()), f"{JAC}(z) for z of shape (5,)", (5, 5)).astype(np.float64)
     asym = np.abs(J - J.T).max()
     if not asym < 1e-12:
         raise GradingError(f"{JAC}(z) must be symmetric (J[i, j] = J[j, i] = -s_i s_j); "
@@ -146,7 +146,8 @@ def ce_grad_gradcheck(cross_entropy_grad, seed: int = 4) -> None:
     """Agrees with centred finite differences of the mean cross-entropy; each row sums to 0."""
     rng = np.random.default_rng(seed)
     logits, y = rng.normal(size=(5, 3)), rng.integers(0, 3, size=5)
-    g = _shaped(call(cross_entropy_grad, CEG, logits.copy(), y.copy()), f"{CEG}(logits, y)", logits.shape)
+    g = as_result(call(cross_entropy_grad, CEG, logits.copy(), y.copy()), f"{CEG}(logits, y)",
+                  logits.shape).astype(np.float64)
     fd = numerical_gradient(lambda L: ref_lik.cross_entropy(L, y), logits.copy())
     err = rel_error(g, fd)
     if not err < GRADCHECK_TOL:
@@ -174,17 +175,6 @@ def ce_grad_hard(cross_entropy_grad) -> None:
 def _softmax(v: np.ndarray) -> np.ndarray:
     e = np.exp(v - v.max())
     return e / e.sum()
-
-
-def _shaped(out, what: str, shape: tuple) -> np.ndarray:
-    if out is None:
-        raise GradingError(f"{what} returned None; did you forget `return`?")
-    arr = np.asarray(out)
-    if arr.dtype.kind not in "biuf":
-        raise GradingError(f"{what} must be numbers; got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise GradingError(f"{what} has shape {arr.shape}, expected {shape}")
-    return arr.astype(np.float64)
 
 
 def _rows_sum_to_zero(g, what: str) -> None:

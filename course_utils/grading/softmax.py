@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import softmax as ref
-from ._core import Case, GradingError, assert_close, assert_rows_sum_to_one, call, compare_with_reference
+from ._core import (Case, GradingError, as_result, assert_close, assert_rows_sum_to_one, call,
+                    compare_with_reference)
 
 __all__ = ["worked_examples", "distributions", "order_and_shift", "batches_and_axis", "temperature",
            "large_logits", "masked_entries"]
@@ -33,7 +34,7 @@ def distributions(softmax, seed: int = 0) -> None:
 def order_and_shift(softmax, seed: int = 1) -> None:
     """A larger logit gets a larger probability, and adding a constant to all logits changes nothing."""
     z = np.random.default_rng(seed).normal(size=7)
-    p = _result(call(softmax, NAME, z.copy()), "softmax(z) for z of shape (7,)", z.shape)
+    p = as_result(call(softmax, NAME, z.copy()), "softmax(z) for z of shape (7,)", z.shape)
     if not np.array_equal(np.argsort(p), np.argsort(z)):
         raise GradingError("softmax must keep the order of the logits: a larger z_i gives a larger p_i")
     for c in (-30.0, 12.5, 500.0):
@@ -44,7 +45,7 @@ def batches_and_axis(softmax, seed: int = 2) -> None:
     """A batch gives the same rows as single vectors, and ``axis`` selects the class axis."""
     rng = np.random.default_rng(seed)
     Z = rng.normal(size=(4, 3))
-    batch = _result(call(softmax, NAME, Z.copy()), "softmax(Z) for Z of shape (4, 3)", Z.shape)
+    batch = as_result(call(softmax, NAME, Z.copy()), "softmax(Z) for Z of shape (4, 3)", Z.shape)
     for i in range(Z.shape[0]):
         assert_close(batch[i], call(softmax, NAME, Z[i].copy()),
                      f"row {i} of softmax(Z) (it must equal softmax(Z[{i}]))")
@@ -80,15 +81,3 @@ def masked_entries(softmax) -> None:
         Case("[1, -inf, 2]", np.array([1.0, -np.inf, 2.0])),
         Case("[[0, -inf], [-inf, 3]]", np.array([[0.0, -np.inf], [-np.inf, 3.0]])),
     ], atol=0.0)
-
-
-def _result(out, what: str, shape: tuple) -> np.ndarray:
-    """``out`` as a float array of ``shape``, or a GradingError saying what is wrong with it."""
-    if out is None:
-        raise GradingError(f"{what} returned None; did you forget `return`?")
-    arr = np.asarray(out)
-    if arr.dtype.kind not in "biuf":
-        raise GradingError(f"{what} must be numbers; got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise GradingError(f"{what} has shape {arr.shape}, expected {shape}")
-    return arr

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import likelihood
 from .. import stability as ref
-from ._core import Case, GradingError, assert_close, assert_rows_sum_to_one, call
+from ._core import Case, GradingError, as_result, assert_close, assert_rows_sum_to_one, call
 
 __all__ = ["logsumexp_values", "logsumexp_axis", "logsumexp_large", "logsumexp_extreme", "logsumexp_masked",
            "log_softmax_values", "log_softmax_axis", "log_softmax_large", "log_softmax_extreme",
@@ -76,7 +76,7 @@ def logsumexp_masked(logsumexp) -> None:
         Case("[[0, -inf], [2, 2]]", np.array([[0.0, NEG], [2.0, 2.0]])),
     ], **F64)
     z = np.array([[0.0, NEG], [NEG, NEG]])
-    out = _array(call(logsumexp, LSE, z.copy()), "logsumexp([[0, -inf], [-inf, -inf]])", (2,))
+    out = as_result(call(logsumexp, LSE, z.copy()), "logsumexp([[0, -inf], [-inf, -inf]])", (2,)).astype(np.float64)
     if np.isnan(out[1]):
         raise GradingError("logsumexp of a row that is all -inf must be -inf (the log of an empty sum, log 0), "
                            "not NaN: -inf - (-inf) is NaN, so shift such a row by 0 instead of its max")
@@ -91,7 +91,7 @@ def log_softmax_values(log_softmax, seed: int = 3) -> None:
         Case("[5, 2, -1, 3]", np.array([5.0, 2.0, -1.0, 3.0])),
         Case("a (6, 5) batch of random logits", z),
     ], **F64)
-    out = _array(call(log_softmax, LSM, z.copy()), "log_softmax(z) for a (6, 5) batch", z.shape)
+    out = as_result(call(log_softmax, LSM, z.copy()), "log_softmax(z) for a (6, 5) batch", z.shape).astype(np.float64)
     assert_rows_sum_to_one(np.exp(out), "exp(log_softmax(z))", tol=1e-9)
 
 
@@ -193,15 +193,3 @@ def _compare_ce(student, cases, tol) -> None:
 
 def _copies(args):
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
-
-
-def _array(out, what: str, shape: tuple) -> np.ndarray:
-    """``out`` as a float array of ``shape``, or a GradingError saying what is wrong with it."""
-    if out is None:
-        raise GradingError(f"{what} returned None; did you forget `return`?")
-    arr = np.asarray(out)
-    if arr.dtype.kind not in "biuf":
-        raise GradingError(f"{what} must be numbers; got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise GradingError(f"{what} has shape {arr.shape}, expected {shape}")
-    return arr.astype(np.float64)
