@@ -196,9 +196,8 @@ def _grade(course: Course, args) -> None:
 def _demo(args) -> int:
     with tempfile.TemporaryDirectory(prefix="softmax-demo-") as tmp:
         course = Course(Path(tmp) / "course")
-        ids = args.assignment or course.init()
-        if args.assignment:
-            course.init()
+        every = course.init()
+        ids = args.assignment or every
         print(f"course: {course.root}\nassignments: {', '.join(ids)}")
         subs = write_demo_submissions(course, Path(tmp) / "inbox", ids)
         print("students:", ", ".join(collect(course, subs)))

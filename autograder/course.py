@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["REPO", "Course", "NbgraderError", "assignments"]
+__all__ = ["REPO", "NOTES_FILE", "Course", "NbgraderError", "assignments"]
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
+#: Per-submission notes of the grader (course root), shown at the top of each student's feedback.
+NOTES_FILE = "grading_notes.json"
 
 
 class NbgraderError(RuntimeError):
@@ -46,11 +48,13 @@ class Course:
     feedback_dir = property(lambda self: self.root / "feedback")
     gradebook = property(lambda self: self.root / "gradebook.db")
 
-    def nbgrader(self, *args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
-        """Run ``nbgrader ARGS`` inside the course directory and return the finished process."""
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=nbgrader_env(),
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        failed = proc.returncode != 0 or "[ERROR]" in proc.stderr and "ERROR] There was an error" in proc.stderr
+    def nbgrader(self, *args: str, timeout: float = 1800, check: bool = True,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` inside the course directory (extra ``env`` variables) and return the process."""
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root,
+                              env=nbgrader_env() | (env or {}), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+        failed = proc.returncode != 0 or "ERROR] There was an error" in proc.stderr
         if check and failed:
             raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode}):\n"
                                 + "\n".join(proc.stderr.splitlines()[-25:]))

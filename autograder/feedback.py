@@ -15,6 +15,8 @@ from pathlib import Path
 from nbformat.v4 import new_markdown_cell
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from .course import NOTES_FILE
+
 __all__ = ["HideHiddenTests", "strip_hidden"]
 
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -49,7 +51,7 @@ class HideHiddenTests(NbGraderPreprocessor):
 
 def _notes(resources) -> list[str]:
     info = resources.get("nbgrader", {})
-    path = Path("grading_notes.json")
+    path = Path(NOTES_FILE)  # nbgrader runs in the course directory
     if not path.exists():
         return []
     entry = json.loads(path.read_text()).get(f"{info.get('student')}/{info.get('assignment')}", {})

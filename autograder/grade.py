@@ -31,12 +31,11 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from .course import Course, nbgrader_env
-from .preflight import preflight
+from .course import NOTES_FILE, Course, nbgrader_env
+from .preflight import locked_ids, preflight
 
 __all__ = ["Result", "grade_all"]
 
-NOTES_FILE = "grading_notes.json"
 
 
 @dataclass
@@ -172,7 +171,7 @@ def grade_all(course: Course, assignments: list[str], *, workers: int | None = N
         tmp = Path(tmp)
         jobs = []  # (student, assignment, preflighted copy, notes); the submitted files stay untouched
         for a in assignments:
-            locked = _locked_ids(course, a)
+            locked = locked_ids(course.release_dir / a)
             for s in course.students():
                 if (course.submitted / s / a).is_dir():
                     src = shutil.copytree(course.submitted / s / a, tmp / "in" / s / a)
@@ -218,16 +217,9 @@ def _stage(res: Result, executed: Path | None, src: Path, dest: Path) -> None:
 
 def _record(course: Course, assignments: list[str], staged: Path, results: list[Result]) -> None:
     """Phase 2: one serial nbgrader autograde per assignment (no execution) writes the gradebook."""
-    env_phase = {"SOFTMAX_GRADER_PHASE": "record"}
-    old = {k: os.environ.get(k) for k in env_phase}
-    os.environ.update(env_phase)
-    try:
-        for a in assignments:
-            if any(r.assignment == a for r in results):
-                _record_assignment(course, a, staged, [r for r in results if r.assignment == a])
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    for a in assignments:
+        if any(r.assignment == a for r in results):
+            _record_assignment(course, a, staged, [r for r in results if r.assignment == a])
     notes = {f"{r.student}/{r.assignment}": {"status": r.status, "seconds": round(r.seconds, 2),
                                              "notes": r.notes} for r in results}
     path = course.root / NOTES_FILE
@@ -238,23 +230,13 @@ def _record(course: Course, assignments: list[str], staged: Path, results: list[
 def _record_assignment(course: Course, assignment: str, staged: Path, results: list[Result]) -> None:
     """Record one assignment; a notebook nbgrader cannot record is replaced by the blank release and retried."""
     args = ("autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={staged.name}")
-    proc = course.nbgrader(*args, check=False)
-    failed = set(re.findall(r"error processing assignment '[^']*' for student '([^']+)'", proc.stderr))
+    record = {"SOFTMAX_GRADER_PHASE": "record"}  # nbgrader_config.py: no execution in this pass
+    proc = course.nbgrader(*args, check=False, env=record)
+    failed = {student for _, student in _FAILED.findall(proc.stderr)}
     for r in results:
         if r.student in failed:
             r.status = "unrecordable"
             r.notes.append("nbgrader could not record this notebook; it was graded as unanswered")
             _failed_copy(course.release_dir / assignment, staged / r.student / assignment, r.notes[-1])
     for student in sorted(failed):
-        course.nbgrader(*args, f"--student={student}")
-
-
-def _locked_ids(course: Course, assignment: str) -> dict[str, set[str]]:
-    """Per release notebook, the grade ids of cells nbgrader will restore (locked or graded, not solution)."""
-    out = {}
-    for path in (course.release_dir / assignment).glob("*.ipynb"):
-        nb = nbformat.read(path, 4)
-        out[path.name] = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-                          if (m := c.metadata.get("nbgrader", {})) and "grade_id" in m
-                          and (m.get("locked") or m.get("grade")) and not m.get("solution")}
-    return out
+        course.nbgrader(*args, f"--student={student}", env=record)

@@ -15,18 +15,29 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["preflight", "grade_ids", "tampering"]
+__all__ = ["preflight", "grade_ids", "locked_ids", "tampering"]
 
 #: Names whose attributes a student's code may not assign (plus every alias the notebook imports).
 _GUARDED = {"builtins", "__builtins__", "sys", "os", "np", "numpy", "course_utils", "check", "grading",
             "importlib", "scipy", "nbgrader", "IPython", "get_ipython"}
 _FORBIDDEN_CALLS = {"setprofile", "settrace"}
+_TABLES = {"sys", "builtins", "__builtins__"}
 
 
 def grade_ids(nb) -> set[str]:
     """The nbgrader ``grade_id`` of every cell that has one."""
     return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
             if "nbgrader" in c.metadata and "grade_id" in c.metadata["nbgrader"]}
+
+
+def locked_ids(release: Path) -> dict[str, set[str]]:
+    """Per notebook of a release folder, the grade ids nbgrader restores (locked or graded, not solution)."""
+    out = {}
+    for path in release.glob("*.ipynb"):
+        out[path.name] = {m["grade_id"] for c in nbformat.read(path, 4).cells
+                          if (m := c.metadata.get("nbgrader", {})) and "grade_id" in m
+                          and (m.get("locked") or m.get("grade")) and not m.get("solution")}
+    return out
 
 
 def tampering(nb, locked_ids: set[str]) -> str | None:
@@ -64,9 +75,9 @@ def _root(node):
 def _is_tamper(node, guarded: set[str]) -> bool:
     if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-        return any(isinstance(t, (ast.Attribute, ast.Subscript)) and _root(t) in guarded
-                   and not (isinstance(t, ast.Subscript) and _root(t) not in {"sys", "__builtins__", "builtins"})
-                   for t in targets)
+        # `module.attr = ...` for any guarded name; `x[...] = ...` only for sys.modules / builtins tables
+        return any((isinstance(t, ast.Attribute) and _root(t) in guarded)
+                   or (isinstance(t, ast.Subscript) and _root(t) in _TABLES) for t in targets)
     if isinstance(node, ast.Call):
         f = node.func
         name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
