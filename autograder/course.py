@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["REPO", "NOTES_FILE", "Course", "NbgraderError", "assignments"]
+__all__ = ["REPO", "NBGRADER", "NOTES_FILE", "Course", "NbgraderError", "assignments"]
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
+#: How the project starts nbgrader: plain nbgrader minus one slow optional import (see nbgrader_main.py).
+NBGRADER = [sys.executable, "-m", "autograder.nbgrader_main"]
 #: Per-submission notes of the grader (course root), shown at the top of each student's feedback.
 NOTES_FILE = "grading_notes.json"
 
@@ -51,7 +53,7 @@ class Course:
     def nbgrader(self, *args: str, timeout: float = 1800, check: bool = True,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` inside the course directory (extra ``env`` variables) and return the process."""
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root,
+        proc = subprocess.run([*NBGRADER, *args], cwd=self.root,
                               env=nbgrader_env() | (env or {}), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
         failed = proc.returncode != 0 or "ERROR] There was an error" in proc.stderr

@@ -1,17 +1,20 @@
 """Parallel autograding with the real nbgrader and one SQLite writer.
 
-Phase 1 (parallel): submissions are split into small batches; each batch runs one ``nbgrader autograde '*'``
-in a private copy of the course (its own gradebook copy under an unguessable path, no solutions) as a
-separate process group with an address-space limit. nbgrader's per-cell timeout applies inside; its log
-tells when each notebook starts, so a notebook over the per-notebook wall-clock limit is killed with its
-batch, marked ``timeout``, and the batch's unstarted notebooks run again in a new batch. Phase 2 (serial):
-the executed notebooks go through one ``nbgrader autograde`` per assignment in the real course with
-execution switched off (``SOFTMAX_GRADER_PHASE=record`` in nbgrader_config.py), which restores test cells
-and writes the scores. A submission whose execution failed as a whole (timeout, memory, crash) is recorded
-with every test cell marked failed, so it scores 0 there and never blocks the batch.
+Phase 1 (parallel): submissions are dealt into one batch per worker (each batch gets the same mix of
+assignments); each batch runs one ``nbgrader autograde '*'`` in a private copy of the course (its own
+gradebook copy under an unguessable path, no solutions) as a separate session with an address-space limit,
+with ``SOFTMAX_GRADER_PHASE=execute``: execution only, kernels forked from a warm zygote
+(autograder/forkserver.py) and killed as soon as their last cell has answered. nbgrader's per-cell timeout
+applies inside; its log tells when each notebook starts, so a notebook over the per-notebook wall-clock limit
+is killed with its batch (every process of the session), marked ``timeout``, and the batch's unstarted
+notebooks run again in a new batch. Phase 2 (serial): one ``nbgrader autograde '*'`` in the real course with
+execution switched off (``SOFTMAX_GRADER_PHASE=record``) restores test cells and writes every score.
+A submission whose execution failed as a whole (timeout, memory, crash) is recorded with every test cell
+marked failed, so it scores 0 there and never blocks the batch.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -20,7 +23,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +33,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from .course import NOTES_FILE, Course, nbgrader_env
+from .course import NBGRADER, NOTES_FILE, Course, nbgrader_env
 from .preflight import locked_ids, preflight
 
 __all__ = ["Result", "grade_all"]
@@ -66,12 +68,13 @@ class _Batch:
 
 
 def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_timeout: int,
-             wall_timeout: int, memory_bytes: int) -> tuple[list[tuple[Result, Path | None]], _Batch | None]:
+             wall_timeout: int, memory_bytes: int, started_one, report) -> _Batch | None:
     """Phase 1 for a batch: one ``nbgrader autograde '*'`` in a private course copy.
 
-    nbgrader's log says when each notebook starts executing; a notebook running longer than
-    ``wall_timeout`` gets its process group killed and is marked ``timeout``. Returns the finished
-    submissions (with their executed folders) and the batch of those never started, to run again.
+    nbgrader's log says when each notebook starts executing, so a notebook is settled (``report(result,
+    executed folder or None)``) as soon as the next one starts; a notebook running longer than
+    ``wall_timeout`` gets its batch killed and is marked ``timeout``. ``started_one`` is called as each
+    notebook starts. Returns the batch of notebooks never started, to run again (or None).
     """
     work = Path(tempfile.mkdtemp(prefix="batch-", dir=workroot))
     for student, assignment, src in batch.jobs:
@@ -81,8 +84,9 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
     # submission that writes to ../../gradebook.db cannot break the recording of results.
     db = Path(tempfile.mkdtemp(prefix="db-", dir=workroot)) / "gradebook.db"
     shutil.copy(snapshot, db)
-    env = nbgrader_env() | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", "*", "--force", f"--Execute.timeout={cell_timeout}",
+    env = nbgrader_env() | {"SOFTMAX_GRADER_PHASE": "execute",
+                            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [*NBGRADER, "autograde", "*", "--force", f"--Execute.timeout={cell_timeout}",
            f"--CourseDirectory.db_url=sqlite:///{db}"]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -91,61 +95,70 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
     threading.Thread(target=lambda: ([lines.put(x) for x in proc.stderr], lines.put(None)), daemon=True).start()
     started: dict[tuple[str, str], float] = {}
     failed: set[tuple[str, str]] = set()
-    current, timed_out, tail = None, None, []
-    t0 = time.monotonic()
+    tail: list[str] = []
+
+    def settle(key: tuple[str, str], status: str = "ok") -> None:
+        out = work / "autograded" / key[0] / key[1]
+        res = Result(*key, seconds=time.monotonic() - started[key])
+        if status == "timeout":
+            res.status = "timeout"
+            res.notes.append(f"grading stopped after {wall_timeout} s for this notebook; the tests that had "
+                             "not finished count as failed (look for an endless loop)")
+        elif status != "ok" or key in failed or not any(out.glob("*.ipynb")):
+            res.status = "crashed"
+            res.notes.append(f"the notebook could not be executed ({(tail or ['no message'])[-1][:200]}); "
+                             "its tests count as failed")
+        report(res, out if res.status == "ok" else None)
+
+    current, status = None, "ok"
     while True:
         try:
             line = lines.get(timeout=0.5)
-        except queue.Empty:
-            line = ""
+        except queue.Empty:  # nbgrader gone but a straggler still holds the pipe: stop reading
+            line = None if proc.poll() is not None and lines.empty() else ""
         if line is None:
             break
         if m := _STARTED.search(line):
+            if current is not None:
+                settle(current)
             current = (m.group(1), m.group(2))
             started[current] = time.monotonic()
+            started_one()
         elif m := _FAILED.search(line):
             failed.add((m.group(2), m.group(1)))
         elif line.strip():
             tail = (tail + [line.strip()])[-3:]
-        clock = started.get(current, t0)
-        if time.monotonic() - clock > wall_timeout:
-            timed_out = current or ("", "")
+        if time.monotonic() - started.get(current, time.monotonic()) > wall_timeout:
+            status = "timeout"
             break
-    _kill_group(proc.pid)
+    _kill_session(proc.pid)
     proc.wait()
-    done, rerun = [], []
-    order = list(started)
-    for student, assignment, src in batch.jobs:
-        key = (student, assignment)
-        out = work / "autograded" / student / assignment
-        res = Result(student, assignment)
-        if key not in started:
-            rerun.append((student, assignment, src))
-            continue
-        finish = started[order[order.index(key) + 1]] if key != order[-1] else time.monotonic()
-        res.seconds = finish - started[key]
-        if key == timed_out:
-            res.status = "timeout"
-            res.notes.append(f"grading stopped after {wall_timeout} s for this notebook; the tests that had "
-                             "not finished count as failed (look for an endless loop)")
-        elif key in failed or not any(out.glob("*.ipynb")) or (key == order[-1] and proc.returncode < 0):
-            res.status = "crashed"
-            res.notes.append(f"the notebook could not be executed ({(tail or ['no message'])[-1][:200]}); "
-                             "its tests count as failed")
-        done.append((res, out if res.status == "ok" else None))
+    if current is not None:
+        settle(current, status if status != "ok" else "crashed" if proc.returncode < 0 else "ok")
+    rerun = [(s, a, src) for s, a, src in batch.jobs if (s, a) not in started]
     if rerun and not started:  # nbgrader never got to a notebook: report rather than retry forever
-        for student, assignment, _ in rerun:
-            res = Result(student, assignment, "crashed", notes=[
-                f"nbgrader could not start ({(tail or ['no message'])[-1][:200]}); the tests count as failed"])
-            done.append((res, None))
+        for s, a, _ in rerun:
+            report(Result(s, a, "crashed", notes=[
+                f"nbgrader could not start ({(tail or ['no message'])[-1][:200]}); the tests count as failed"]), None)
         rerun = []
-    return done, (_Batch(rerun) if rerun else None)
+    return _Batch(rerun) if rerun else None
 
 
-def _kill_group(pgid: int) -> None:
-    """Kill the batch's process group: nbgrader, its kernels and anything a submission forked."""
+def _kill_session(sid: int) -> None:
+    """Kill every process of the batch's session: nbgrader, the zygote, the kernels (each in a process group
+    of its own) and anything a submission forked without leaving the session."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after "state ppid pgrp": the session id
+            try:
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(sid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
@@ -164,7 +177,11 @@ def _failed_copy(submission: Path, dest: Path, reason: str) -> None:
 
 def grade_all(course: Course, assignments: list[str], *, workers: int | None = None, cell_timeout: int = 60,
               wall_timeout: int = 600, memory_gb: float = 4.0, progress: bool = True) -> list[Result]:
-    """Autograde every submission of ``assignments``; return one Result per (student, assignment)."""
+    """Autograde every submission of ``assignments``; return one Result per (student, assignment).
+
+    Executed notebooks are recorded while others still execute: a single recorder thread (the only writer
+    of the gradebook) records, round after round, whatever has finished since its previous round.
+    """
     workers = workers or os.cpu_count() or 1
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="softmax-grade-") as tmp:
@@ -180,29 +197,58 @@ def grade_all(course: Course, assignments: list[str], *, workers: int | None = N
         shutil.copy(course.gradebook, snapshot)
         staged = course.root / ".executed"
         shutil.rmtree(staged, ignore_errors=True)
-        size = max(1, min(8, -(-len(jobs) // (2 * workers))))  # a few batches per worker balance the load
-        batches = [_Batch([(s, a, src) for s, a, src, _ in jobs[i:i + size]]) for i in range(0, len(jobs), size)]
+        # One batch per worker (each nbgrader start and zygote costs about a second of CPU), dealt round-robin
+        # from the assignment-ordered list so every batch gets the same mix of light and heavy notebooks.
+        batches = [_Batch([(s, a, src) for s, a, src, _ in jobs[i::workers]]) for i in range(workers) if jobs[i:]]
         notes = {(s, a): (src, n) for s, a, src, n in jobs}
-        args = (snapshot, course.root / "nbgrader_config.py", tmp, cell_timeout, wall_timeout,
-                int(memory_gb * 2**30))
         bar = tqdm(total=len(jobs), desc="executing", unit="nb", disable=not progress)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending = {pool.submit(_execute, b, *args) for b in batches}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    outcomes, rerun = fut.result()
-                    if rerun is not None:
-                        pending.add(pool.submit(_execute, rerun, *args))
-                    for res, executed in outcomes:
-                        src, pre = notes[(res.student, res.assignment)]
-                        res.notes[:0] = pre
-                        _stage(res, executed, src, staged / res.student / res.assignment)
-                        results.append(res)
-                        bar.update()
-        bar.close()
-        _record(course, assignments, staged, results)
+        lock = threading.Lock()
+        finished: queue.Queue = queue.Queue()
+
+        def started_one():
+            with lock:
+                bar.update()
+
+        def report(res: Result, executed: Path | None):
+            src, pre = notes[(res.student, res.assignment)]
+            res.notes[:0] = pre
+            finished.put((res, executed, src))
+
+        min_round = max(1, len(jobs) // int(os.environ.get("SOFTMAX_ROUNDS", "4")))
+        recorder = threading.Thread(target=_recorder, args=(course, finished, staged, results, min_round))
+        recorder.start()
+        args = (snapshot, course.root / "nbgrader_config.py", tmp, cell_timeout, wall_timeout,
+                int(memory_gb * 2**30), started_one, report)
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                pending = {pool.submit(_execute, b, *args) for b in batches}
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    pending |= {pool.submit(_execute, f.result(), *args) for f in done if f.result() is not None}
+        finally:
+            finished.put(None)
+            recorder.join()
+            bar.close()
+        _write_notes(course, results)
     return sorted(results, key=lambda r: (r.assignment, r.student))
+
+
+def _recorder(course: Course, finished: queue.Queue, staged: Path, results: list[Result], min_round: int) -> None:
+    """Record rounds until the None sentinel: each round stages what has finished (at least ``min_round``
+    notebooks, as every round costs an nbgrader start) and records it."""
+    for n in itertools.count():
+        batch = [finished.get()]
+        while None not in batch and (len(batch) < min_round or not finished.empty()):
+            batch.append(finished.get())
+        done = [item for item in batch if item is not None]
+        if done:
+            round_dir = staged / f"round-{n}"
+            for res, executed, src in done:
+                _stage(res, executed, src, round_dir / res.student / res.assignment)
+            _record(course, round_dir, [res for res, _, _ in done])
+            results.extend(res for res, _, _ in done)
+        if None in batch:
+            return
 
 
 def _stage(res: Result, executed: Path | None, src: Path, dest: Path) -> None:
@@ -215,28 +261,28 @@ def _stage(res: Result, executed: Path | None, src: Path, dest: Path) -> None:
         shutil.copy(src / "timestamp.txt", dest / "timestamp.txt")
 
 
-def _record(course: Course, assignments: list[str], staged: Path, results: list[Result]) -> None:
-    """Phase 2: one serial nbgrader autograde per assignment (no execution) writes the gradebook."""
-    for a in assignments:
-        if any(r.assignment == a for r in results):
-            _record_assignment(course, a, staged, [r for r in results if r.assignment == a])
+def _record(course: Course, round_dir: Path, results: list[Result]) -> None:
+    """One nbgrader autograde without execution writes the round's scores to the gradebook.
+
+    A notebook nbgrader cannot record is replaced by the blank release (graded as unanswered) and recorded
+    again on its own."""
+    where = f"--CourseDirectory.submitted_directory={round_dir.relative_to(course.root)}"
+    record = {"SOFTMAX_GRADER_PHASE": "record"}  # nbgrader_config.py: no execution in this pass
+    proc = course.nbgrader("autograde", "*", "--force", where, check=False, env=record)
+    failed = set(_FAILED.findall(proc.stderr))
+    for r in results:
+        if (r.assignment, r.student) in failed:
+            r.status = "unrecordable"
+            r.notes.append("nbgrader could not record this notebook; it was graded as unanswered")
+            _failed_copy(course.release_dir / r.assignment, round_dir / r.student / r.assignment, r.notes[-1])
+    for a, s in sorted(failed):
+        course.nbgrader("autograde", a, "--force", where, f"--student={s}", env=record)
+
+
+def _write_notes(course: Course, results: list[Result]) -> None:
+    """Merge this run's per-submission notes into the course's notes file (read by the feedback step)."""
     notes = {f"{r.student}/{r.assignment}": {"status": r.status, "seconds": round(r.seconds, 2),
                                              "notes": r.notes} for r in results}
     path = course.root / NOTES_FILE
     previous = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps(previous | notes, indent=1, sort_keys=True))
-
-
-def _record_assignment(course: Course, assignment: str, staged: Path, results: list[Result]) -> None:
-    """Record one assignment; a notebook nbgrader cannot record is replaced by the blank release and retried."""
-    args = ("autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={staged.name}")
-    record = {"SOFTMAX_GRADER_PHASE": "record"}  # nbgrader_config.py: no execution in this pass
-    proc = course.nbgrader(*args, check=False, env=record)
-    failed = {student for _, student in _FAILED.findall(proc.stderr)}
-    for r in results:
-        if r.student in failed:
-            r.status = "unrecordable"
-            r.notes.append("nbgrader could not record this notebook; it was graded as unanswered")
-            _failed_copy(course.release_dir / assignment, staged / r.student / assignment, r.notes[-1])
-    for student in sorted(failed):
-        course.nbgrader(*args, f"--student={student}", env=record)

@@ -42,6 +42,19 @@ c.GenerateFeedback.preprocessors = [
 # records every result in this gradebook with one serial nbgrader run that does not execute again (the
 # notebooks already carry their outputs), so SQLite never sees two writers.
 
+if os.environ.get("SOFTMAX_GRADER_PHASE") == "execute":
+    # Execution only, with kernels forked from a process that has imported the course's libraries
+    # (autograder/forkserver.py) and killed as soon as the last cell has answered; scores come later.
+    # The metadata check (a slow JSON-schema validation of every cell) is left to the recording pass.
+    c.Autograde.sanitize_preprocessors = [
+        "nbgrader.preprocessors.ClearOutput",
+        "nbgrader.preprocessors.DeduplicateIds",
+        "nbgrader.preprocessors.OverwriteKernelspec",
+        "nbgrader.preprocessors.OverwriteCells",
+    ]
+    c.Autograde.autograde_preprocessors = ["autograder.forkserver.ForkExecute", "nbgrader.preprocessors.LimitOutput"]
+    c.Execute.shutdown_kernel = "immediate"
+
 if os.environ.get("SOFTMAX_GRADER_PHASE") == "record":
     c.Autograde.sanitize_preprocessors = [
         "nbgrader.preprocessors.DeduplicateIds",

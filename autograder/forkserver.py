@@ -1,0 +1,117 @@
+"""Kernels forked from a warm process, for the grader's execution phase.
+
+A normal kernel start is a new ``python -m ipykernel_launcher`` that imports IPython, after which the
+notebook imports numpy, matplotlib, sympy and course_utils: about a second of CPU per notebook before the
+student's first line runs, paid again for every submission. Here the first kernel start of an nbgrader
+process launches a *zygote*: a child of nbgrader (in its process group, so the grader's group kill reaches
+it) that imports those modules once and then forks on request. Each forked child becomes an ordinary
+IPython kernel: a fresh process with copy-on-write memory, its own process group (nbgrader interrupts and
+kills kernels by group), the requested environment, working directory and connection file, a reseeded
+NumPy global generator, and stdin/stdout on /dev/null as with nbgrader's own kernels in the batch.
+Kernels exit when the zygote does, and the zygote exits when nbgrader closes its pipe.
+
+Used only by ``SOFTMAX_GRADER_PHASE=execute`` in nbgrader_config.py; any kernel command other than
+``python -m ipykernel_launcher``, or a zygote that cannot start, falls back to the normal launch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import uuid
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+from nbgrader.preprocessors import Execute
+
+__all__ = ["ForkExecute", "ForkKernelManager"]
+
+
+class _Zygote:
+    """The nbgrader process's zygote, started on first use and restarted if it dies."""
+    proc: subprocess.Popen | None = None
+
+    @classmethod
+    def fork(cls, python: str, args: list[str], env: dict[str, str], cwd: str) -> int:
+        if cls.proc is None or cls.proc.poll() is not None:
+            cls.proc = subprocess.Popen([python, "-c", "from autograder.zygote import serve; serve()"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        cls.proc.stdin.write(json.dumps({"args": args, "env": env, "cwd": cwd}) + "\n")
+        cls.proc.stdin.flush()
+        answer = cls.proc.stdout.readline()
+        if not answer:
+            raise OSError("the kernel zygote exited")
+        return json.loads(answer)["pid"]
+
+
+class _ForkedKernel:
+    """What LocalProvisioner uses of a Popen, for a kernel that is the zygote's child, not ours.
+
+    A pidfd names exactly this process, so polling and signalling are safe even if its pid is reused later.
+    The exit status belongs to the zygote (which lets the system reap it): an exited kernel reports -1.
+    """
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+        self._fd = os.pidfd_open(pid)
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._fd], [], [], 0)[0]:
+            self.returncode = -1
+            os.close(self._fd)
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.returncode is None:
+            select.select([self._fd], [], [], 1.0)
+            self.poll()
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            signal.pidfd_send_signal(self._fd, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+class ForkProvisioner(LocalProvisioner):
+    """LocalProvisioner whose ``python -m ipykernel_launcher`` kernels come from the zygote."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs):
+        if cmd[1:3] != ["-m", "ipykernel_launcher"] or not hasattr(os, "pidfd_open"):
+            return await super().launch_kernel(cmd, **kwargs)
+        try:
+            cwd = str(kwargs.get("cwd") or os.getcwd())
+            pid = _Zygote.fork(cmd[0], cmd[3:], dict(kwargs["env"]), cwd)
+            self.process = _ForkedKernel(pid)
+        except (OSError, ValueError) as exc:
+            self.log.warning("kernel zygote unavailable (%s); starting a normal kernel", exc)
+            return await super().launch_kernel(cmd, **kwargs)
+        self.pid = self.pgid = pid
+        self.cwd = cwd
+        return self.connection_info
+
+
+class ForkKernelManager(AsyncKernelManager):
+    """AsyncKernelManager that launches through :class:`ForkProvisioner`."""
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
+
+
+class ForkExecute(Execute):
+    """nbgrader's Execute preprocessor with forked kernels (nbgrader passes its manager class explicitly)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = ForkKernelManager
+        super().__init__(*args, **kwargs)

@@ -1,0 +1,43 @@
+"""``python -m autograder.nbgrader_main ARGS`` runs ``nbgrader ARGS``, with two start-up and per-cell costs removed.
+
+* jsonschema imports the optional ``rfc3987_syntax`` when it is installed (it builds about forty Lark
+  grammars, ~1 s of CPU) only to check the "iri" string formats, which nbgrader never validates: the
+  project's commands mark that module as absent.
+* nbgrader validates every cell's metadata with ``jsonschema.validate``, which re-checks the schema itself
+  on each call (most of the cost); here a validator is built once per schema object and reused, with the
+  same result and the same error raised.
+
+Everything else is plain nbgrader.
+"""
+import sys
+
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]  # import fails -> format unchecked
+
+import jsonschema  # noqa: E402
+from jsonschema.exceptions import best_match  # noqa: E402
+from jsonschema.validators import validator_for  # noqa: E402
+
+_plain_validate = jsonschema.validate
+_validators: dict[int, object] = {}
+
+
+def _validate(instance, schema, cls=None, *args, **kwargs):
+    """``jsonschema.validate`` that checks each schema object once instead of on every call."""
+    if cls is not None or args or kwargs:
+        return _plain_validate(instance, schema, cls, *args, **kwargs)
+    validator = _validators.get(id(schema))
+    if validator is None or validator.schema is not schema:
+        kind = validator_for(schema)
+        kind.check_schema(schema)
+        validator = _validators[id(schema)] = kind(schema)
+    error = best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+jsonschema.validate = _validate
+
+from nbgrader.apps.nbgraderapp import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The zygote of :mod:`autograder.forkserver`: imports the course's libraries once, then forks kernels.
+
+Standard library only at import time, so the zygote holds nothing but what the kernels will use.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+
+__all__ = ["PRELOAD", "serve"]
+
+#: Imported once by the zygote: the kernel itself and what the course notebooks import.
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "matplotlib.pyplot", "sympy",
+           "tqdm.auto", "course_utils.grading", "course_utils.data", "course_utils.network", "course_utils.plots")
+
+
+def serve() -> None:
+    """Zygote main loop: read one JSON request per line on stdin, fork a kernel, answer with its pid."""
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel sets it
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing optional module only costs the time it would have saved
+            pass
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are reaped by the system; clients watch pidfds
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _become_kernel(request)
+        os.setpgid(pid, pid)
+        print(json.dumps({"pid": pid}), flush=True)
+
+
+def _become_kernel(request: dict) -> None:
+    """In the forked child: turn into ``python -m ipykernel_launcher ARGS``; never returns."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)  # the zygote's request pipe is not the kernel's business
+        os.environ.clear()
+        os.environ.update(request["env"], JPY_PARENT_PID=str(os.getppid()))
+        os.chdir(request["cwd"])
+        if sys.path and sys.path[0] in ("", os.getcwd()):
+            del sys.path[0]  # as ipykernel_launcher does; IPython puts the working directory back
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()  # a fresh legacy global generator, as in a new process
+        sys.argv = ["ipykernel_launcher", *request["args"]]
+        from ipykernel.kernelapp import launch_new_instance
+        launch_new_instance()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
