@@ -38,7 +38,10 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
 
 
 def log_softmax(z, axis: int = -1) -> np.ndarray:
-    """``log(softmax(z))`` computed as ``z - logsumexp(z)``, accurate where softmax underflows to 0.
+    """``log(softmax(z)) = z - logsumexp(z)``, accurate where softmax underflows to 0.
+
+    Computed as ``(z - m) - log1p(sum_{j != argmax} exp(z_j - m))`` with ``m = max_j z_j``, so entries near the
+    max keep the digits of the small correction (``z - (m + log1p(...))`` would round them away).
 
     ``z`` as in :func:`logsumexp`; returns the same shape and dtype. A masked (``-inf``) entry gives
     ``-inf``; a slice that is all ``-inf`` gives NaN (no distribution exists), as in SciPy.
@@ -54,8 +57,12 @@ def log_softmax(z, axis: int = -1) -> np.ndarray:
 def _log_softmax(z, axis):
     """:func:`log_softmax` of a float array ``z`` (checked here only for NaN and +inf, through its maxima)."""
     m, others, buf = _max_and_others(z, axis)
-    with np.errstate(invalid="ignore"):  # an all -inf slice: -inf - (-inf) = NaN
-        return np.subtract(z, _lse(m, others), out=buf)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all -inf slice: -inf - (-inf) = NaN
+        # (z - m) - log1p(others), not z - (m + log1p(others)): z - m is exact near the max, so entries whose
+        # log-probability is close to 0 keep every digit of the small log1p term.
+        np.subtract(z, m, out=buf)
+        buf -= np.log1p(others)
+        return buf
 
 
 def _lse(m, others):

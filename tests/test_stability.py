@@ -117,7 +117,13 @@ def test_log_softmax_float32():
     z = np.array([100.0, 0.0, -100.0], dtype=np.float32)
     got = log_softmax(z)
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, sps.log_softmax(z.astype(np.float64)), rtol=1e-6)
+    # Exact values from mpmath: the first is -(e^-100 + e^-200) = -3.7e-44, a float32 subnormal (SciPy
+    # gives 0 there); every entry must be the float32 nearest to the exact value, give or take 1 ulp.
+    with mpmath.workdps(60):
+        lse = mpmath.log(sum(mpmath.exp(mpmath.mpf(float(v))) for v in z))
+        exact = np.array([float(mpmath.mpf(float(v)) - lse) for v in z]).astype(np.float32)
+    assert exact[0] < 0
+    np.testing.assert_array_max_ulp(got, exact, maxulp=1)
 
 
 def test_log_softmax_masked_and_all_masked():
