@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("grade", "demo"):
         p = sub.add_parser(name, help="autograde all submissions" if name == "grade"
                            else "the whole pipeline on the bundled demo class, in a temporary course")
-        p.add_argument("--workers", type=int, default=None, help="parallel notebooks (default: cores)")
+        p.add_argument("--workers", type=int, default=None, help="parallel nbgrader batches (default: cores + 1)")
         p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
         p.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook")
         p.add_argument("--memory-gb", type=float, default=4.0, help="address-space limit per notebook")

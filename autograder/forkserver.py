@@ -20,11 +20,15 @@ import os
 import select
 import signal
 import subprocess
+import time
 import uuid
+from queue import Empty
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from nbgrader.preprocessors import Execute
+from traitlets import DottedObjectName, Type
 
 __all__ = ["ForkExecute", "ForkKernelManager"]
 
@@ -99,8 +103,46 @@ class ForkProvisioner(LocalProvisioner):
         return self.connection_info
 
 
+class ReadyClient(AsyncKernelClient):
+    """A kernel client that is ready as soon as its ``kernel_info`` request is answered on both channels.
+
+    jupyter_client's ``wait_for_ready`` then also waits for 0.2 s of silence on IOPub, idle time paid once
+    per notebook. Seeing the ``idle`` status that closes our own request already proves that IOPub is
+    connected and has delivered everything the kernel sent before it (ZeroMQ keeps order on a socket).
+    """
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while time.monotonic() < deadline:
+            request = self.kernel_info()
+            reply = await self._answer(self.shell_channel, request, "kernel_info_reply", 1.0)
+            if reply is not None:
+                self._handle_kernel_info_reply(reply)
+                if await self._answer(self.iopub_channel, request, "status", 0.2, state="idle") is not None:
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+        raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    @staticmethod
+    async def _answer(channel, request: str, kind: str, wait: float, state: str | None = None):
+        """The first message of type ``kind`` answering ``request`` (others are dropped), or None after
+        ``wait`` seconds without a message."""
+        while True:
+            try:
+                msg = await channel.get_msg(timeout=wait)
+            except Empty:
+                return None
+            if (msg["msg_type"] == kind and msg["parent_header"].get("msg_id") == request
+                    and (state is None or msg["content"].get("execution_state") == state)):
+                return msg
+
+
 class ForkKernelManager(AsyncKernelManager):
-    """AsyncKernelManager that launches through :class:`ForkProvisioner`."""
+    """AsyncKernelManager that launches through :class:`ForkProvisioner` and hands out :class:`ReadyClient`."""
+
+    client_class = DottedObjectName("autograder.forkserver.ReadyClient")
+    client_factory = Type(klass=AsyncKernelClient, default_value=ReadyClient)
 
     async def _async_pre_start_kernel(self, **kw):
         if self.provisioner is None:

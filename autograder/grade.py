@@ -36,7 +36,7 @@ from tqdm import tqdm
 from .course import NBGRADER, NOTES_FILE, Course, nbgrader_env
 from .preflight import locked_ids, preflight
 
-__all__ = ["Result", "grade_all"]
+__all__ = ["Result", "default_workers", "grade_all"]
 
 
 
@@ -175,6 +175,11 @@ def _failed_copy(submission: Path, dest: Path, reason: str) -> None:
         nbformat.write(nb, dest / path.name)
 
 
+def default_workers() -> int:
+    """One worker more than cores: kernel start-ups and ZeroMQ round trips leave a core idle now and then."""
+    return (os.cpu_count() or 1) + 1
+
+
 def grade_all(course: Course, assignments: list[str], *, workers: int | None = None, cell_timeout: int = 60,
               wall_timeout: int = 600, memory_gb: float = 4.0, progress: bool = True) -> list[Result]:
     """Autograde every submission of ``assignments``; return one Result per (student, assignment).
@@ -182,7 +187,7 @@ def grade_all(course: Course, assignments: list[str], *, workers: int | None = N
     Executed notebooks are recorded while others still execute: a single recorder thread (the only writer
     of the gradebook) records, round after round, whatever has finished since its previous round.
     """
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="softmax-grade-") as tmp:
         tmp = Path(tmp)
@@ -214,7 +219,7 @@ def grade_all(course: Course, assignments: list[str], *, workers: int | None = N
             res.notes[:0] = pre
             finished.put((res, executed, src))
 
-        min_round = max(1, len(jobs) // int(os.environ.get("SOFTMAX_ROUNDS", "4")))
+        min_round = max(1, len(jobs) // 4)  # about four rounds: each costs an nbgrader start
         recorder = threading.Thread(target=_recorder, args=(course, finished, staged, results, min_round))
         recorder.start()
         args = (snapshot, course.root / "nbgrader_config.py", tmp, cell_timeout, wall_timeout,

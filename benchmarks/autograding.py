@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import resource
 import shutil
 import statistics
@@ -23,7 +22,7 @@ from jupyter_client.manager import start_new_kernel
 from autograder.cli import collect, export
 from autograder.course import Course, assignments, nbgrader_env
 from autograder.demo import DEMO_STUDENTS, write_demo_submissions
-from autograder.grade import grade_all
+from autograder.grade import default_workers, grade_all
 
 __all__ = ["run"]
 
@@ -57,7 +56,7 @@ def kernel_start_seconds(repeats: int = 5) -> float:
 
 def run(n_students: int = 40, only: list[str] | None = None, workers: int | None = None) -> str:
     """Grade the class both ways; return a Markdown table."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         tmp = Path(tmp)
         plain, ours = Course(tmp / "plain"), Course(tmp / "ours")
