@@ -56,13 +56,12 @@ def log_softmax(z, axis: int = -1) -> np.ndarray:
 
 def _log_softmax(z, axis):
     """:func:`log_softmax` of a float array ``z`` (checked here only for NaN and +inf, through its maxima)."""
-    m, others, buf = _max_and_others(z, axis)
+    # (z - m) - log1p(others), not z - (m + log1p(others)): z - m is exact near the max, so entries whose
+    # log-probability is close to 0 keep every digit of the small log1p term.
+    m, others, shift = _max_and_others(z, axis, keep_shift=True)
     with np.errstate(invalid="ignore", divide="ignore"):  # an all -inf slice: -inf - (-inf) = NaN
-        # (z - m) - log1p(others), not z - (m + log1p(others)): z - m is exact near the max, so entries whose
-        # log-probability is close to 0 keep every digit of the small log1p term.
-        np.subtract(z, m, out=buf)
-        buf -= np.log1p(others)
-        return buf
+        shift -= np.log1p(others)
+        return shift
 
 
 def _lse(m, others):
@@ -72,11 +71,12 @@ def _lse(m, others):
         return np.where(all_masked, -np.inf, np.where(all_masked, 0, m) + np.log1p(others))
 
 
-def _max_and_others(z, axis):
+def _max_and_others(z, axis, keep_shift=False):
     """Slice maxima ``m`` (axis kept) of ``z``, checked, and ``others = sum_j exp(z_j - m)`` without one max.
 
     The max term is exactly 1; leaving it out and adding it back through ``log1p(others)`` keeps the digits
-    of tiny terms (``1 + 1e-20`` rounds to 1). Also returns the scratch buffer used (``z``'s shape and dtype).
+    of tiny terms (``1 + 1e-20`` rounds to 1). Also returns the scratch buffer used (``z``'s shape and dtype),
+    or with ``keep_shift`` the shift ``z - m`` itself (NaN for an all -inf slice), in a buffer of its own.
     Along the last axis ``argmax`` costs what ``max`` does, so the 1 is zeroed where it sits. Along another
     axis ``argmax`` would copy ``z`` transposed, so the sum ``s`` is taken with the 1: where ``s >= 2``,
     ``s - 1`` is exact and as accurate as ``s``; where ``s < 2`` the max is the only term equal to 1, so those
@@ -89,19 +89,24 @@ def _max_and_others(z, axis):
     else:
         m = z.max(axis=axis, keepdims=True)
     _check_max(z, m)
-    with np.errstate(over="ignore"):  # z - m may round to -inf: exp gives 0, as it should
-        e = np.subtract(z, np.where(m == -np.inf, 0, m))  # an all -inf slice: exp(-inf - 0) = 0
-        np.exp(e, out=e)
+    with np.errstate(over="ignore", invalid="ignore"):  # z - m may round to -inf: exp gives 0, as it should
+        if keep_shift:
+            shift = np.subtract(z, m)
+            e = np.exp(shift)  # an all -inf slice: NaN, and log_softmax is NaN there anyway
+        else:
+            e = np.subtract(z, np.where(m == -np.inf, 0, m))  # an all -inf slice: exp(-inf - 0) = 0
+            np.exp(e, out=e)
+            shift = e
     if last:
         np.put_along_axis(e, top, 0, axis=axis)
-        return m, e.sum(axis=axis, keepdims=True), e
+        return m, e.sum(axis=axis, keepdims=True), shift
     s = e.sum(axis=axis, keepdims=True)
     few = ~(s >= 2)
     if not few.any():
         s -= 1
-        return m, s, e
+        return m, s, shift
     e *= e < 1
-    return m, np.where(few, e.sum(axis=axis, keepdims=True), s - 1), e
+    return m, np.where(few, e.sum(axis=axis, keepdims=True), s - 1), shift
 
 
 def _input_and_axis(z, axis):
