@@ -110,7 +110,7 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
                              "its tests count as failed")
         report(res, out if res.status == "ok" else None)
 
-    current, status = None, "ok"
+    current, status, t0 = None, "ok", time.monotonic()
     while True:
         try:
             line = lines.get(timeout=0.5)
@@ -128,7 +128,7 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
             failed.add((m.group(2), m.group(1)))
         elif line.strip():
             tail = (tail + [line.strip()])[-3:]
-        if time.monotonic() - started.get(current, time.monotonic()) > wall_timeout:
+        if time.monotonic() - started.get(current, t0) > wall_timeout:  # t0: nbgrader stuck before any
             status = "timeout"
             break
     _kill_session(proc.pid)
