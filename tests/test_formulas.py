@@ -349,7 +349,7 @@ def check_gaussian_nll():
 
 
 def check_mse_vs_ce_grad():
-    """grad_z C_MSE = J (p - y) with C_MSE = (1/2) sum_j (p_j - y_j)^2 and J = diag(p) - p p^T; grad_z C_CE = p - y."""
+    """grad_z C_MSE = J^T (p - y) with C_MSE = (1/2) sum_j (p_j - y_j)^2 and J = diag(p) - p p^T; grad_z C_CE = p - y."""
     rng = np.random.default_rng(211)
     K = 4
     for _ in range(3):
@@ -360,7 +360,7 @@ def check_mse_vs_ce_grad():
             J = np.diag(p) - np.outer(p, p)
             mse = lambda v, t=t: 0.5 * np.sum((sps.softmax(v) - t) ** 2)
             ce = lambda v, y=y: -sps.log_softmax(v)[y]
-            assert_allclose(J @ (p - t), fd_grad(mse, z), **FD_TOL)
+            assert_allclose(J.T @ (p - t), fd_grad(mse, z), **FD_TOL)
             assert_allclose(p - t, fd_grad(ce, z), **FD_TOL)
     # (prose) logits [g, 0, 0], true class index 1: the MSE gradient vanishes, the CE gradient tends to sqrt(2)
     p = sps.softmax([20.0, 0.0, 0.0])
@@ -839,8 +839,8 @@ FORMULAS: dict[str, list[Formula]] = {
     ],
     "02_likelihood": [
         Formula(r"P_\theta(y \mid x) = p_y(x; \theta)", check_categorical_model),
-        Formula(r"\prod_{i=1}^{n} P_\theta(y_i \mid x_i) = \prod_{i=1}^{n} p_{i, y_i}", check_likelihood_product),
-        Formula(r"C(\theta) = -\frac{1}{n} \log \mathcal{L}(\theta) = \frac{1}{n} \sum_{i=1}^{n} C_i, \qquad "
+        Formula(r"\prod_{i=1}^{N} P_\theta(y_i \mid x_i) = \prod_{i=1}^{N} p_{i, y_i}", check_likelihood_product),
+        Formula(r"C(\theta) = -\frac{1}{N} \log \mathcal{L}(\theta) = \frac{1}{N} \sum_{i=1}^{N} C_i, \qquad "
                 r"C_i = -\log p_{i, y_i}", check_mean_nll),
         Formula(r"C_i = -\sum_{c=1}^{C} y_{i,c} \log p_{i,c} = -\log p_{i, y_i}", check_one_hot_sum),
         Formula(r"= -\big(z_{y_i} - \log Q\big) = \log Q - z_{y_i}", check_ce_from_logits),
@@ -852,7 +852,7 @@ FORMULAS: dict[str, list[Formula]] = {
                 check_batch_logit_grad),
         Formula(r"-\log \mathcal{N}(y;\, a, \sigma^2) = \frac{(y - a)^2}{2\sigma^2} + \tfrac{1}{2}\log(2\pi\sigma^2)",
                 check_gaussian_nll),
-        Formula(r"\nabla_z C_{\text{MSE}} = J\,(p - y), \qquad \nabla_z C_{\text{CE}} = p - y", check_mse_vs_ce_grad),
+        Formula(r"\nabla_z C_{\text{MSE}} = J^\top (p - y), \qquad \nabla_z C_{\text{CE}} = p - y", check_mse_vs_ce_grad),
     ],
     "03_jacobian": [
         Formula(r"J_{ij} = \frac{\partial s_i}{\partial z_j}, \qquad s = \operatorname{softmax}(z)",
