@@ -28,7 +28,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from nbgrader.preprocessors import Execute
-from traitlets import DottedObjectName, Type
+from traitlets import Type
 
 __all__ = ["ForkExecute", "ForkKernelManager"]
 
@@ -141,7 +141,6 @@ class ReadyClient(AsyncKernelClient):
 class ForkKernelManager(AsyncKernelManager):
     """AsyncKernelManager that launches through :class:`ForkProvisioner` and hands out :class:`ReadyClient`."""
 
-    client_class = DottedObjectName("autograder.forkserver.ReadyClient")
     client_factory = Type(klass=AsyncKernelClient, default_value=ReadyClient)
 
     async def _async_pre_start_kernel(self, **kw):

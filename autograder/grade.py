@@ -7,8 +7,10 @@ with ``SOFTMAX_GRADER_PHASE=execute``: execution only, kernels forked from a war
 (autograder/forkserver.py) and killed as soon as their last cell has answered. nbgrader's per-cell timeout
 applies inside; its log tells when each notebook starts, so a notebook over the per-notebook wall-clock limit
 is killed with its batch (every process of the session), marked ``timeout``, and the batch's unstarted
-notebooks run again in a new batch. Phase 2 (serial): one ``nbgrader autograde '*'`` in the real course with
-execution switched off (``SOFTMAX_GRADER_PHASE=record``) restores test cells and writes every score.
+notebooks run again in a new batch. Phase 2 (serial, overlapping phase 1): a single recorder thread runs, in
+rounds, ``nbgrader autograde '*'`` in the real course with execution switched off
+(``SOFTMAX_GRADER_PHASE=record``) over the notebooks finished since its previous round; this restores test
+cells and writes the scores.
 A submission whose execution failed as a whole (timeout, memory, crash) is recorded with every test cell
 marked failed, so it scores 0 there and never blocks the batch.
 """
@@ -133,8 +135,10 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
             break
     _kill_session(proc.pid)
     proc.wait()
-    if current is not None:
-        settle(current, status if status != "ok" else "crashed" if proc.returncode < 0 else "ok")
+    if current is not None:  # the last notebook started: timed out, killed with nbgrader, or finished
+        if status == "ok" and proc.returncode < 0:
+            status = "crashed"
+        settle(current, status)
     rerun = [(s, a, src) for s, a, src in batch.jobs if (s, a) not in started]
     if rerun and not started:  # nbgrader never got to a notebook: report rather than retry forever
         for s, a, _ in rerun:
@@ -147,6 +151,10 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
 def _kill_session(sid: int) -> None:
     """Kill every process of the batch's session: nbgrader, the zygote, the kernels (each in a process group
     of its own) and anything a submission forked without leaving the session."""
+    try:
+        os.killpg(sid, signal.SIGKILL)  # first nbgrader and the zygote, so nothing new is started
+    except ProcessLookupError:
+        pass
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -157,10 +165,6 @@ def _kill_session(sid: int) -> None:
                 os.kill(int(stat.parent.name), signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    try:
-        os.killpg(sid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _failed_copy(submission: Path, dest: Path, reason: str) -> None:
@@ -242,17 +246,17 @@ def _recorder(course: Course, finished: queue.Queue, staged: Path, results: list
     """Record rounds until the None sentinel: each round stages what has finished (at least ``min_round``
     notebooks, as every round costs an nbgrader start) and records it."""
     for n in itertools.count():
-        batch = [finished.get()]
-        while None not in batch and (len(batch) < min_round or not finished.empty()):
-            batch.append(finished.get())
-        done = [item for item in batch if item is not None]
+        items = [finished.get()]
+        while None not in items and (len(items) < min_round or not finished.empty()):
+            items.append(finished.get())
+        done = [item for item in items if item is not None]
         if done:
             round_dir = staged / f"round-{n}"
             for res, executed, src in done:
                 _stage(res, executed, src, round_dir / res.student / res.assignment)
             _record(course, round_dir, [res for res, _, _ in done])
             results.extend(res for res, _, _ in done)
-        if None in batch:
+        if None in items:
             return
 
 

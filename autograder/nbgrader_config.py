@@ -38,30 +38,26 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
-# The parallel grader (autograder/grade.py) executes submissions in private copies of the course, then
-# records every result in this gradebook with one serial nbgrader run that does not execute again (the
+# The parallel grader (autograder/grade.py) executes submissions in private copies of the course, while one
+# thread records the finished ones in this gradebook with nbgrader runs that do not execute again (the
 # notebooks already carry their outputs), so SQLite never sees two writers.
+# Both phases restore the kernelspec and the test cells before anything else:
+_RESTORE = [
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+]
 
 if os.environ.get("SOFTMAX_GRADER_PHASE") == "execute":
     # Execution only, with kernels forked from a process that has imported the course's libraries
     # (autograder/forkserver.py) and killed as soon as the last cell has answered; scores come later.
     # The metadata check (a slow JSON-schema validation of every cell) is left to the recording pass.
-    c.Autograde.sanitize_preprocessors = [
-        "nbgrader.preprocessors.ClearOutput",
-        "nbgrader.preprocessors.DeduplicateIds",
-        "nbgrader.preprocessors.OverwriteKernelspec",
-        "nbgrader.preprocessors.OverwriteCells",
-    ]
+    c.Autograde.sanitize_preprocessors = ["nbgrader.preprocessors.ClearOutput", *_RESTORE]
     c.Autograde.autograde_preprocessors = ["autograder.forkserver.ForkExecute", "nbgrader.preprocessors.LimitOutput"]
     c.Execute.shutdown_kernel = "immediate"
 
 if os.environ.get("SOFTMAX_GRADER_PHASE") == "record":
-    c.Autograde.sanitize_preprocessors = [
-        "nbgrader.preprocessors.DeduplicateIds",
-        "nbgrader.preprocessors.OverwriteKernelspec",
-        "nbgrader.preprocessors.OverwriteCells",
-        "nbgrader.preprocessors.CheckCellMetadata",
-    ]
+    c.Autograde.sanitize_preprocessors = [*_RESTORE, "nbgrader.preprocessors.CheckCellMetadata"]
     c.Autograde.autograde_preprocessors = [
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",

@@ -32,7 +32,10 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             _become_kernel(request)
-        os.setpgid(pid, pid)
+        try:
+            os.setpgid(pid, pid)  # the child does it too; whichever runs first wins the race
+        except OSError:  # the child has already done it, or has already exited
+            pass
         print(json.dumps({"pid": pid}), flush=True)
 
 
@@ -48,7 +51,7 @@ def _become_kernel(request: dict) -> None:
         os.environ.clear()
         os.environ.update(request["env"], JPY_PARENT_PID=str(os.getppid()))
         os.chdir(request["cwd"])
-        if sys.path and sys.path[0] in ("", os.getcwd()):
+        if sys.path and sys.path[0] == "":  # the zygote runs with -c: sys.path[0] is ""
             del sys.path[0]  # as ipykernel_launcher does; IPython puts the working directory back
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()  # a fresh legacy global generator, as in a new process
