@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from ._checks import as_float_array, check_axis
-from .stability import _checked_max, _input_and_axis
+from .stability import _checked_max, _input_and_axis, _softmax
 
 __all__ = ["softmax", "softmax_naive", "sigmoid"]
 
@@ -32,21 +32,24 @@ def softmax(z, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     -------
     p : ndarray, same shape and dtype as ``z``
         ``p_i = exp((z_i - m) / T) / sum_j exp((z_j - m) / T)`` with ``m = max_j z_j``. A slice that is
-        entirely ``-inf`` has no distribution and comes back as NaN (as in SciPy).
+        entirely ``-inf`` has no distribution and comes back as NaN (as in SciPy). With ``T = 1``, ``exp``
+        is taken at the exact shift (the rounding of ``z_i - m`` is carried along), so every entry is within
+        a few ulp of the exact value; with ``T != 1`` the rounding of ``(z_i - m) / T`` stays in.
     """
     z, axis = _input_and_axis(z, axis)
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
         raise TypeError(f"temperature must be a real number > 0; got {temperature!r}")
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a finite number > 0; got {temperature!r}")
+    if temperature == 1.0:
+        return _softmax(z, axis)  # exp taken at the exact shift z - m (see stability._exp_sums)
     m = _checked_max(z, axis)  # also rejects NaN and +inf
     # Shift first, then divide by T: z - m <= 0, so z / T cannot overflow to +inf for small T.
     # Differences beyond the float range round to -inf (exp gives 0, the right answer).
     # One buffer holds d, then exp(d), then the result.
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.subtract(z, np.where(m == -np.inf, 0, m))
-        if temperature != 1.0:
-            e /= np.asarray(temperature, dtype=z.dtype)
+        e /= np.asarray(temperature, dtype=z.dtype)
         np.exp(e, out=e)
         e /= e.sum(axis=axis, keepdims=True)
         return e

@@ -5,6 +5,9 @@ keeps every exponent <= 0, so nothing overflows and the largest term is exactly 
 """
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 from ._checks import as_float_array, check_axis
@@ -32,8 +35,10 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
         (the log of an empty sum), never NaN.
     """
     z, axis = _input_and_axis(z, axis)
-    m, others, _ = _max_and_others(z, axis)
-    out = _lse(m, others).astype(z.dtype, copy=False)
+    m = _checked_max(z, axis)
+    ones, below = _exp_sums(z, m, axis)
+    with np.errstate(divide="ignore"):  # an all -inf slice: -inf + log1p(-1)
+        out = m + np.log1p((ones - 1) + below)
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -52,61 +57,131 @@ def log_softmax(z, axis: int = -1) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ internals
 # The public functions above check their input; these do the arithmetic on a float array z and a
-# normalised axis, in as few passes over z as they can (course_utils.network calls them directly).
+# normalised axis (course_utils.softmax and course_utils.network call them directly).
+
+#: Elements per block in :func:`_exp_sums` (512 KiB of float64 per buffer): big enough that NumPy's
+#: per-call cost is small, small enough that a block's dozen passes hit the cache (best of 2**14..2**17 in
+#: the benchmark of BENCHMARKS.md, section 2).
+_BLOCK = 1 << 16
+
 
 def _log_softmax(z, axis):
     """:func:`log_softmax` of a float array ``z`` (checked here only for NaN and +inf, through its maxima)."""
     # (z - m) - log1p(others), not z - (m + log1p(others)): z - m is exact near the max, so entries whose
     # log-probability is close to 0 keep every digit of the small log1p term.
-    m, others, shift = _max_and_others(z, axis, keep_shift=True)
-    with np.errstate(invalid="ignore", divide="ignore"):  # an all -inf slice: -inf - (-inf) = NaN
-        shift -= np.log1p(others)
-        return shift
+    m = _checked_max(z, axis)
+    out = np.empty(z.shape, z.dtype)
+    _exp_sums(z, m, axis, out, keep="d", finish=_minus_log1p_others)
+    if (m == -np.inf).any():  # no distribution over an all -inf slice
+        np.copyto(out, np.nan, where=m == -np.inf)
+    return out
 
 
-def _lse(m, others):
-    """``logsumexp`` (kept axis) from the slice maxima and the sum of the other terms; -inf for all -inf."""
-    all_masked = m == -np.inf
-    with np.errstate(divide="ignore"):
-        return np.where(all_masked, -np.inf, np.where(all_masked, 0, m) + np.log1p(others))
+def _softmax(z, axis):
+    """``exp(z - m) / sum_j exp(z_j - m)`` of a float array ``z``, ``exp`` taken at the exact shift (see _exp_sums)."""
+    m = _checked_max(z, axis)
+    out = np.empty(z.shape, z.dtype)
+    _exp_sums(z, m, axis, out, keep="e", finish=_divide_by_sum)
+    return out
 
 
-def _max_and_others(z, axis, keep_shift=False):
-    """Slice maxima ``m`` (axis kept) of ``z``, checked, and ``others = sum_j exp(z_j - m)`` without one max.
+def _divide_by_sum(e, ones, below):
+    with np.errstate(invalid="ignore"):  # an all -inf slice: 0 / 0 = NaN, as in SciPy
+        e /= ones + below
 
-    The max term is exactly 1; leaving it out and adding it back through ``log1p(others)`` keeps the digits
-    of tiny terms (``1 + 1e-20`` rounds to 1). Also returns the scratch buffer used (``z``'s shape and dtype),
-    or with ``keep_shift`` the shift ``z - m`` itself (NaN for an all -inf slice), in a buffer of its own.
-    Along the last axis ``argmax`` costs what ``max`` does, so the 1 is zeroed where it sits. Along another
-    axis ``argmax`` would copy ``z`` transposed, so the sum ``s`` is taken with the 1: where ``s >= 2``,
-    ``s - 1`` is exact and as accurate as ``s``; where ``s < 2`` the max is the only term equal to 1, so those
-    slices are summed again with the entries equal to 1 zeroed.
+
+def _minus_log1p_others(d, ones, below):
+    with np.errstate(divide="ignore", invalid="ignore"):  # an all -inf slice: -inf - log1p(-1) (made NaN)
+        d -= np.log1p((ones - 1) + below)
+
+
+def _exp_sums(z, m, axis, out=None, keep="e", finish=None):
+    """Sums of ``exp(z_j - m)`` along ``axis``, ``exp`` taken at the exact shift; ``d`` or ``e`` go to ``out``.
+
+    Works block by block so the extra arithmetic stays in the cache. ``z`` is seen as (outer, n, inner)
+    with ``axis`` as n, a block holds whole slices where they fit (else a run along the axis), and for
+    each block ``d = z - m`` as rounded and ``e = exp(d) * (1 + r)`` with ``r = (z - m) - d`` found exactly
+    (Knuth's TwoSum): ``exp`` at the exact shift up to O(r^2). Without ``r`` an entry 700 below the max is
+    off by up to 256 ulp (``exp`` turns the shift's absolute rounding error into a relative one); SciPy and
+    PyTorch keep that error. A -inf entry gives ``e = 0``; an all -inf slice is shifted by 0 (``e = 0``).
+
+    Returns ``(ones, below)`` per slice (axis kept): how many terms equal 1 (the max) and the sum of the
+    others, so that ``ones + below`` and ``(ones - 1) + below`` (what ``log1p`` needs) each round once.
+    Where a slice sums to 2 or more, ``sum - 1`` is exact; below 2 the 1 is the only term equal to 1 and
+    adding small terms to it would round them against 1 (4 ulp in a sum of 100 terms, say), so the terms
+    below 1 are summed on their own. ``finish(out_part, ones, below)`` is applied to ``out`` once the sums
+    of its slices are known: block by block while the block is in the cache, or at the end.
     """
-    last = axis == z.ndim - 1
-    if last:
-        top = np.argmax(z, axis=axis, keepdims=True)
-        m = np.take_along_axis(z, top, axis=axis)
-    else:
-        m = z.max(axis=axis, keepdims=True)
-    _check_max(z, m)
-    with np.errstate(over="ignore", invalid="ignore"):  # z - m may round to -inf: exp gives 0, as it should
-        if keep_shift:
-            shift = np.subtract(z, m)
-            e = np.exp(shift)  # an all -inf slice: NaN, and log_softmax is NaN there anyway
-        else:
-            e = np.subtract(z, np.where(m == -np.inf, 0, m))  # an all -inf slice: exp(-inf - 0) = 0
-            np.exp(e, out=e)
-            shift = e
-    if last:
-        np.put_along_axis(e, top, 0, axis=axis)
-        return m, e.sum(axis=axis, keepdims=True), shift
-    s = e.sum(axis=axis, keepdims=True)
-    few = ~(s >= 2)
-    if not few.any():
-        s -= 1
-        return m, s, shift
-    e *= e < 1
-    return m, np.where(few, e.sum(axis=axis, keepdims=True), s - 1), shift
+    z3, m3 = _blocks3(z, axis), _blocks3(np.where(m == -np.inf, 0, m), axis)
+    out3 = None if out is None else _blocks3(out, axis)
+    outer, n, inner = z3.shape
+    bi = min(inner, max(1024, _BLOCK // n))  # contiguous runs of at least 8 KiB along the inner axis
+    bn = min(n, max(1, _BLOCK // bi))
+    bo = max(1, _BLOCK // (bn * bi)) if (bn, bi) == (n, inner) else 1
+    totals, belows = np.empty((2, outer, -(-n // bn), inner), z.dtype)  # per run along the axis
+    scratch = np.empty((3, bo * bn * bi), z.dtype)
+    for o, k, j in itertools.product(range(0, outer, bo), range(0, inner, bi), range(0, n, bn)):
+        sidx = (slice(o, o + bo), slice(None), slice(k, k + bi))
+        idx = (sidx[0], slice(j, j + bn), sidx[2])
+        zb, mb = z3[idx], m3[sidx]
+        d, e, r = (buf[:zb.size].reshape(zb.shape) for buf in scratch)
+        if out3 is not None:
+            d, e = (out3[idx], e) if keep == "d" else (d, out3[idx])
+        with np.errstate(invalid="ignore", over="ignore"):  # -inf entries: inf - inf in r (fixed below)
+            np.subtract(zb, mb, out=d)
+            np.subtract(d, zb, out=e)  # TwoSum(zb, -mb): e holds the part of -mb that went into d
+            np.subtract(d, e, out=r)
+            np.subtract(zb, r, out=r)  # what zb lost in d
+            e += mb
+            r -= e                     # r = (zb - mb) - d exactly
+            np.exp(d, out=e)
+            r *= e
+            e += r
+            sums = _slice_sums(e)
+            if np.isnan(sums).any():   # where d = -inf, exp = 0 but r is NaN
+                np.fmax(e, 0, out=e)
+                sums = _slice_sums(e)
+        if bn == n and (sums >= 2).all():
+            rest = sums - 1
+        else:                          # the terms below 1: e - floor(e) is 0 where e is 1
+            rest = _slice_sums(np.subtract(e, np.floor(e, out=r), out=r))
+        run = (sidx[0], slice(j // bn, j // bn + 1), sidx[2])
+        totals[run], belows[run] = sums, rest
+        if finish is not None and bn == n:
+            finish(out3[idx], np.rint(sums - rest), rest)
+    below = _slice_sums(belows).reshape(m.shape)  # the runs, added pairwise too
+    ones = np.rint(_slice_sums(totals).reshape(m.shape) - below)
+    if finish is not None and bn < n:
+        finish(out, ones, below)
+    return ones, below
+
+
+def _slice_sums(x):
+    """``x.sum(axis=1, keepdims=True)`` of a (outer, n, inner) block, with rounding errors that grow like
+    log2(n), not n, once n is past 16.
+
+    NumPy sums a contiguous row pairwise but adds strided rows one after another (n equal terms: up to
+    n/2 ulp), so longer slices across rows (inner > 1) are summed by halving. Short contiguous rows go
+    through a BLAS product: NumPy's reduction of a 10-long row costs more than ten times its additions.
+    """
+    outer, n, inner = x.shape
+    if n <= 16:  # one row after another is as accurate as pairwise for so few terms
+        return (x.reshape(outer, n) @ np.ones(n, x.dtype)).reshape(outer, 1, 1) if inner == 1 \
+            else x.sum(axis=1, keepdims=True)
+    if inner == 1:
+        return x.sum(axis=1, keepdims=True)
+    while x.shape[1] > 1:
+        half = x.shape[1] // 2
+        pairs = x[:, :half] + x[:, half:2 * half]
+        if x.shape[1] % 2:
+            pairs[:, :1] += x[:, -1:]
+        x = pairs
+    return x
+
+
+def _blocks3(a, axis):
+    """``a`` seen as (outer, n, inner) with ``axis`` as the middle one (a copy only if ``a`` is strided)."""
+    return a.reshape(math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1:]))
 
 
 def _input_and_axis(z, axis):
