@@ -15,11 +15,15 @@ Used only by ``SOFTMAX_GRADER_PHASE=execute`` in nbgrader_config.py; any kernel 
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from queue import Empty
@@ -28,7 +32,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from nbgrader.preprocessors import Execute
-from traitlets import Type
+from traitlets import CaselessStrEnum, Type, default
 
 __all__ = ["ForkExecute", "ForkKernelManager"]
 
@@ -138,10 +142,29 @@ class ReadyClient(AsyncKernelClient):
                 return msg
 
 
+@functools.cache
+def _socket_dir() -> str:
+    """A private directory for this process's kernel sockets, removed when the process exits."""
+    path = tempfile.mkdtemp(prefix="kernels-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 class ForkKernelManager(AsyncKernelManager):
-    """AsyncKernelManager that launches through :class:`ForkProvisioner` and hands out :class:`ReadyClient`."""
+    """AsyncKernelManager that launches through :class:`ForkProvisioner` and hands out :class:`ReadyClient`.
+
+    Kernels talk over Unix sockets (ZeroMQ ``ipc``), not TCP. With TCP the manager picks free ports and the
+    kernel binds them a moment later; meanwhile another batch's kernel or any outgoing connection may take
+    one, and the kernel dies with "Address already in use" (jupyter_client's known race, papermill #511):
+    a submission graded as crashed for nothing. Socket files under a private directory cannot collide.
+    """
 
     client_factory = Type(klass=AsyncKernelClient, default_value=ReadyClient)
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _ip_default(self) -> str:  # for ipc, the path prefix of the sockets (a socket path holds ~100 bytes)
+        return os.path.join(_socket_dir(), uuid.uuid4().hex[:12])
 
     async def _async_pre_start_kernel(self, **kw):
         if self.provisioner is None:

@@ -61,6 +61,7 @@ def _limits(memory_bytes: int):
 
 _STARTED = re.compile(r"INFO\] Autograding .*[/\\]autograded[/\\]([^/\\]+)[/\\]([^/\\]+)[/\\][^/\\]+\.ipynb")
 _FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")  # a traceback's last line
 
 
 @dataclass
@@ -108,11 +109,12 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
                              "not finished count as failed (look for an endless loop)")
         elif status != "ok" or key in failed or not any(out.glob("*.ipynb")):
             res.status = "crashed"
-            res.notes.append(f"the notebook could not be executed ({(tail or ['no message'])[-1][:200]}); "
+            res.notes.append(f"the notebook could not be executed ({(error or tail or ['no message'])[-1][:200]}); "
                              "its tests count as failed")
         report(res, out if res.status == "ok" else None)
 
     current, status, t0 = None, "ok", time.monotonic()
+    error: list[str] = []  # the exception nbgrader logged for the current notebook, if any
     while True:
         try:
             line = lines.get(timeout=0.5)
@@ -123,13 +125,15 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
         if m := _STARTED.search(line):
             if current is not None:
                 settle(current)
-            current = (m.group(1), m.group(2))
+            current, error = (m.group(1), m.group(2)), []
             started[current] = time.monotonic()
             started_one()
         elif m := _FAILED.search(line):
             failed.add((m.group(2), m.group(1)))
         elif line.strip():
             tail = (tail + [line.strip()])[-3:]
+            if _EXCEPTION.match(line.strip()):
+                error = [line.strip()]
         if time.monotonic() - started.get(current, t0) > wall_timeout:  # t0: nbgrader stuck before any
             status = "timeout"
             break

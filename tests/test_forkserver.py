@@ -25,6 +25,8 @@ print(os.getpgid(0) == os.getpid(), os.getppid() == int(os.environ["JPY_PARENT_P
 print(os.environ.get("SOFTMAX_FORK_PROBE"))
 print(np.random.rand())
 print(sys.path)
+from ipykernel.kernelapp import IPKernelApp
+print(IPKernelApp.instance().transport)
 """
 
 
@@ -51,6 +53,7 @@ def test_forked_kernel_has_its_own_process_group_cwd_env_and_random_state(tmp_pa
     assert first[3] != second[3], "two forked kernels drew the same legacy NumPy random number"
     assert first[4] == ordinary[4], "sys.path differs from an ordinary kernel's"
     assert [first[i] for i in (0, 1, 2)] == [ordinary[i] for i in (0, 1, 2)]
+    assert (first[5], ordinary[5]) == ("ipc", "tcp"), "forked kernels talk over Unix sockets (no port race)"
 
 
 def test_interrupt_reaches_a_forked_kernel(tmp_path):
