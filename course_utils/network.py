@@ -327,11 +327,13 @@ def _momentum_step(params, grads, lr, velocity, momentum):
 
 
 def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, momentum=0.9, reg=0.0,
-          loss="ce", seed=0, progress=True):
+          loss="ce", seed=0, progress=True, lr_decay=None):
     """Minibatch SGD with momentum; updates ``params`` in place and returns the history.
 
     Each epoch visits the rows of ``X`` : (N, D) in an order drawn from ``np.random.default_rng(seed)``
     (so a fixed seed reproduces the run), in batches of ``batch_size`` (the last may be smaller).
+    ``lr_decay`` = ``{epoch: factor}`` multiplies the learning rate by ``factor`` from that epoch (counted
+    from 0) on: ``{15: 0.1}`` trains 15 epochs at ``lr``, the rest at ``lr / 10``.
     ``X`` and ``X_val`` are cast to the parameters' dtype. Returns a dict of per-epoch lists:
     ``"loss"`` (mean training minibatch loss, penalty included), ``"train_acc"``, ``"val_acc"`` (empty
     without validation data) and ``"time"`` (seconds spent on the updates, evaluation excluded).
@@ -349,6 +351,10 @@ def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, m
         X_val, y_val = _check_model(params, X_val, y_val)
         X_val = X_val.astype(X.dtype, copy=False)
     _check_lr_momentum(lr, momentum)
+    lr_decay = dict(lr_decay or {})
+    for epoch, factor in lr_decay.items():
+        if not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < num_epochs or not factor > 0:
+            raise ValueError(f"lr_decay must map epochs 0..{num_epochs - 1} to factors > 0; got {epoch!r}: {factor!r}")
     velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
     rng = np.random.default_rng(seed)
     # Each batch is gathered into one reused C-contiguous buffer (mode="clip" skips np.take's extra copy;
@@ -357,6 +363,7 @@ def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, m
     history = {"loss": [], "train_acc": [], "val_acc": [], "time": []}
     bar = tqdm(range(num_epochs), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
+        lr *= lr_decay.get(epoch, 1)
         start, total = time.perf_counter(), 0.0
         order = rng.permutation(X.shape[0])
         for i in range(0, X.shape[0], batch_size):

@@ -270,6 +270,27 @@ def test_train_without_validation_data_and_with_float64_data():
     assert history["val_acc"] == [] and len(history["train_acc"]) == 2
 
 
+def test_lr_decay_is_a_change_of_lr_from_that_epoch_on():
+    """``lr_decay={1: 0.5}`` must equal one epoch at lr, then a fresh call at lr / 2 that keeps the velocity:
+    checked against plain ``sgd_step`` updates over the same batches (momentum 0, so no velocity to keep)."""
+    X, y = _toy_data(n=64)
+    kw = {"batch_size": 16, "momentum": 0.0, "progress": False, "seed": 3}
+    decayed = init_mlp([20, 8, 4], seed=1)
+    train(decayed, X, y, num_epochs=2, lr=0.1, lr_decay={1: 0.5}, **kw)
+    by_hand = init_mlp([20, 8, 4], seed=1)
+    rng = np.random.default_rng(3)
+    for lr in (0.1, 0.05):
+        order = rng.permutation(64)
+        for i in range(0, 64, 16):
+            sgd_step(by_hand, mlp_loss_and_grads(by_hand, X[order[i:i + 16]], y[order[i:i + 16]])[1], lr)
+    for (W1, b1), (W2, b2) in zip(decayed, by_hand):
+        np.testing.assert_allclose(W1, W2, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(b1, b2, rtol=1e-5, atol=1e-7)
+    for bad in ({2: 0.5}, {-1: 0.5}, {1: 0.0}, {1.5: 0.5}):
+        with pytest.raises(ValueError, match="lr_decay"):
+            train(init_mlp([20, 4]), X, y, num_epochs=2, lr=0.1, lr_decay=bad, **kw)
+
+
 def test_train_reports_divergence():
     X, y = _toy_data(n=64)
     with pytest.raises(FloatingPointError, match="lower lr"), np.errstate(all="ignore"):
