@@ -120,18 +120,6 @@ def _exact(mpmath, z: np.ndarray):
         return lse, logp, p
 
 
-def _softmax_of_rounded_shift(mpmath, z: np.ndarray):
-    """Exact ``exp(d_j) / sum_k exp(d_k)`` for ``d = z - max(z)`` rounded to float64, as every implementation
-    rounds it: what is left of the softmax error once the shift's own rounding is taken as given."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        d = z - z[np.isfinite(z)].max()
-    with mpmath.workdps(60):
-        ds = [mpmath.mpf(float(v)) if np.isfinite(v) else None for v in d]
-        e = [mpmath.mpf(0) if v is None else mpmath.exp(v) for v in ds]
-        total = mpmath.fsum(e)
-        return [v / total for v in e]
-
-
 def _ulps(mpmath, got: float, exact) -> float:
     """|got - exact| in ulps of the exact value (rounded to float64); inf if ``got`` is NaN or infinite."""
     if exact is None:  # exactly -inf
@@ -149,47 +137,41 @@ def _nonfinite_where_finite(got: float, exact) -> bool:
     return exact is not None and math.isfinite(float(exact)) and not math.isfinite(got)
 
 
-def accuracy(quick: bool) -> tuple[str, str, dict[str, float], dict[str, int]]:
-    """Max-ulp table per family, function and implementation, the softmax table against the rounded shift,
-    the worst error per implementation and function, and the NaN/inf counts."""
+def accuracy(quick: bool) -> tuple[str, dict[str, float], dict[str, int]]:
+    """Max-ulp table per family, function and implementation, the worst error per implementation and
+    function, and the NaN/inf counts."""
     mpmath = optional("mpmath")
     impls, torch = _implementations()
     if mpmath is None:
-        return "mpmath " + NOT_INSTALLED + ": no accuracy table.", "", {}, {}
-    rows, shift_rows = [], []
+        return "mpmath " + NOT_INSTALLED + ": no accuracy table.", {}, {}
+    rows = []
     worst: dict[str, float] = {}
     bad: dict[str, int] = {impl: 0 for impl in impls}
     for fam_name, vectors in _families(quick).items():
-        err = {(impl, f): 0.0 for impl in impls for f in (*FUNCS, "shift")}
+        err = {(impl, f): 0.0 for impl in impls for f in FUNCS}
         for z in vectors:
             lse, logp, p = _exact(mpmath, z)
-            p_shift = _softmax_of_rounded_shift(mpmath, z)
             for impl, fns in impls.items():
                 arg = torch.from_numpy(z) if impl == "torch" else z
                 with np.errstate(all="ignore"):
                     outs = {f: np.asarray(fns[f](arg, axis=0), dtype=np.float64) for f in FUNCS}
                 pairs = {"logsumexp": [(float(outs["logsumexp"]), lse)],
                          "log_softmax": [(float(g), e) for g, e in zip(outs["log_softmax"], logp)],
-                         "softmax": [(float(g), e) for g, e in zip(outs["softmax"], p)],
-                         "shift": [(float(g), e) for g, e in zip(outs["softmax"], p_shift)]}
+                         "softmax": [(float(g), e) for g, e in zip(outs["softmax"], p)]}
                 for f, ps in pairs.items():
                     err[impl, f] = max(err[impl, f], max(_ulps(mpmath, g, e) for g, e in ps))
-                    if f != "shift":
-                        bad[impl] += sum(_nonfinite_where_finite(g, e) for g, e in ps)
-        for f in (*FUNCS, "shift"):
-            row = [fam_name] if f == "shift" else [fam_name, f]
+                    bad[impl] += sum(_nonfinite_where_finite(g, e) for g, e in ps)
+        for f in FUNCS:
+            row = [fam_name, f]
             for impl in ("course_utils", "scipy.special", "torch"):
                 if impl not in impls:
                     row.append(NOT_INSTALLED)
                     continue
-                e = err[impl, f]
-                if f != "shift":
-                    worst[f"{impl} {f}"] = max(worst.get(f"{impl} {f}", 0.0), e)
-                row.append(_fmt_ulp(e))
-            (shift_rows if f == "shift" else rows).append(row)
+                worst[f"{impl} {f}"] = max(worst.get(f"{impl} {f}", 0.0), err[impl, f])
+                row.append(_fmt_ulp(err[impl, f]))
+            rows.append(row)
     headers = ["inputs (float64)", "function", "course_utils max ulp", "scipy max ulp", "torch max ulp"]
-    return (table(headers, rows), table(["inputs (float64)", "course_utils", "scipy", "torch"], shift_rows),
-            worst, bad)
+    return table(headers, rows), worst, bad
 
 
 def _fmt_ulp(e: float) -> str:
@@ -208,7 +190,7 @@ def run(quick: bool, repeats: int) -> str:
     out.append("")
     out.append(speed_table)
     out.append("")
-    acc_table, shift_table, worst, bad = accuracy(quick)
+    acc_table, worst, bad = accuracy(quick)
     out.append("**Accuracy** against mpmath (60 digits) on adversarial float64 vectors: the largest error in "
                "ulps of the exact result, over every output element; **NaN/inf** marks an output that is "
                "NaN or infinite where the exact result is a finite float64.")
@@ -218,13 +200,6 @@ def run(quick: bool, repeats: int) -> str:
     if bad:
         out.append("NaN/inf outputs where the exact result is a finite float64: "
                    + ", ".join(f"{impl} {n}" for impl, n in bad.items()) + ".")
-        out.append("")
-    if shift_table:
-        out.append("**softmax, measured from the rounded shift**: max ulp against the exact "
-                   "`exp(d_j) / sum_k exp(d_k)` with `d = z - max z` rounded to float64, as every implementation "
-                   "rounds it (the error that remains once the shift's own rounding is taken as given):")
-        out.append("")
-        out.append(shift_table)
         out.append("")
     if not quick:
         lo = min(ratios)
