@@ -26,6 +26,10 @@ def serve() -> None:
             importlib.import_module(name)
         except Exception:  # a missing optional module only costs the time it would have saved
             pass
+    try:
+        _warm_up()
+    except Exception:  # as above: only time is at stake
+        pass
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are reaped by the system; clients watch pidfds
     for line in sys.stdin:
         request = json.loads(line)
@@ -37,6 +41,31 @@ def serve() -> None:
         except OSError:  # the child has already done it, or has already exited
             pass
         print(json.dumps({"pid": pid}), flush=True)
+
+
+def _warm_up() -> None:
+    """Pay once what each kernel would pay on first use: matplotlib's font loading, mathtext parser and PNG
+    writer (a figure drawn off pyplot, so no kernel ever sees it) and SymPy's lazily imported simplification,
+    calculus and LaTeX-printing code (on symbols of its own, so no notebook's result is cached)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot([0, 1], [1, 0], label=r"$e^{w_k} / \sum_j e^{w_j}$")
+    ax.legend()
+    ax.set_title("warm-up")
+    fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")
+
+    import sympy as sp
+
+    u, w = sp.symbols("warm_u warm_w", real=True)
+    ratio = sp.Matrix([sp.exp(u) / (sp.exp(u) + sp.exp(w))])
+    sp.simplify(ratio.jacobian([u, w])[0] - ratio[0] * (1 - ratio[0]))
+    sp.latex(sp.expand_log(sp.log(ratio[0]), force=True))
 
 
 def _become_kernel(request: dict) -> None:
