@@ -109,12 +109,12 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
                              "not finished count as failed (look for an endless loop)")
         elif status != "ok" or key in failed or not any(out.glob("*.ipynb")):
             res.status = "crashed"
-            res.notes.append(f"the notebook could not be executed ({(error or tail or ['no message'])[-1][:200]}); "
+            res.notes.append(f"the notebook could not be executed ({(error or (tail or ['no message'])[-1])[:200]}); "
                              "its tests count as failed")
         report(res, out if res.status == "ok" else None)
 
     current, status, t0 = None, "ok", time.monotonic()
-    error: list[str] = []  # the exception nbgrader logged for the current notebook, if any
+    error = ""  # the exception nbgrader logged for the current notebook, if any
     while True:
         try:
             line = lines.get(timeout=0.5)
@@ -125,7 +125,7 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
         if m := _STARTED.search(line):
             if current is not None:
                 settle(current)
-            current, error = (m.group(1), m.group(2)), []
+            current, error = (m.group(1), m.group(2)), ""
             started[current] = time.monotonic()
             started_one()
         elif m := _FAILED.search(line):
@@ -133,7 +133,7 @@ def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_t
         elif line.strip():
             tail = (tail + [line.strip()])[-3:]
             if _EXCEPTION.match(line.strip()):
-                error = [line.strip()]
+                error = line.strip()
         if time.monotonic() - started.get(current, t0) > wall_timeout:  # t0: nbgrader stuck before any
             status = "timeout"
             break

@@ -72,8 +72,6 @@ def _log_softmax(z, axis):
     m = _checked_max(z, axis)
     out = np.empty(z.shape, z.dtype)
     _exp_sums(z, m, axis, out, keep="d", finish=_minus_log1p_others)
-    if (m == -np.inf).any():  # no distribution over an all -inf slice
-        np.copyto(out, np.nan, where=m == -np.inf)
     return out
 
 
@@ -91,7 +89,8 @@ def _divide_by_sum(e, ones, below):
 
 
 def _minus_log1p_others(d, ones, below):
-    with np.errstate(divide="ignore", invalid="ignore"):  # an all -inf slice: -inf - log1p(-1) (made NaN)
+    # An all -inf slice has no distribution: -inf - log1p(-1) = -inf - (-inf) = NaN there, as in SciPy.
+    with np.errstate(divide="ignore", invalid="ignore"):
         d -= np.log1p((ones - 1) + below)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
+from unittest import mock
 
 import mpmath
 import numpy as np
@@ -13,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
+from course_utils import stability
+from course_utils.softmax import softmax
 from course_utils.stability import exp_overflow_threshold, exp_underflow_threshold, log_softmax, logsumexp
 
 RNG = np.random.default_rng(7)
@@ -205,11 +208,6 @@ def test_softmax_and_log_softmax_within_4_ulp(block, z, axis):
     """The shift z - m is rounded; exp of the exact shift keeps softmax within a few ulp where SciPy is off
     by hundreds (an entry 700 below the max), and log-softmax too where SciPy loses every digit (the max
     entry of a dominated slice). Checked slice by slice of a 2-D layout along either axis."""
-    from unittest import mock
-
-    from course_utils import stability
-    from course_utils.softmax import softmax
-
     z2 = np.stack([z, z[::-1] - 300.0], axis=1 - axis)  # two slices along axis
     with mock.patch.object(stability, "_BLOCK", block):
         p, logp = softmax(z2, axis=axis), log_softmax(z2, axis=axis)
@@ -223,8 +221,6 @@ def test_softmax_and_log_softmax_within_4_ulp(block, z, axis):
 def test_softmax_far_below_the_max_is_exact_to_4_ulp():
     """A worked case: entries 600-700 below the max. ``z - m`` rounded to float64 is off by up to
     ulp(700) / 2 = 5.7e-14, which exp turns into a relative error of 5.7e-14, i.e. ~256 ulp."""
-    from course_utils.softmax import softmax
-
     z = np.array([10.1, -600.3, -650.7, -601.9, -689.3, -633.33])
     exact_p, exact_logp = mp_softmax_and_log(z)
     assert max_ulps(softmax(z), exact_p) <= 4
