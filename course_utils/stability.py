@@ -104,12 +104,12 @@ def _exp_sums(z, m, axis, out=None, keep="e", finish=None):
     off by up to 256 ulp (``exp`` turns the shift's absolute rounding error into a relative one); SciPy and
     PyTorch keep that error. A -inf entry gives ``e = 0``; an all -inf slice is shifted by 0 (``e = 0``).
 
-    Returns ``(ones, below)`` per slice (axis kept): how many terms equal 1 (the max) and the sum of the
-    others, so that ``ones + below`` and ``(ones - 1) + below`` (what ``log1p`` needs) each round once.
-    Where a slice sums to 2 or more, ``sum - 1`` is exact; below 2 the 1 is the only term equal to 1 and
-    adding small terms to it would round them against 1 (4 ulp in a sum of 100 terms, say), so the terms
-    below 1 are summed on their own. ``finish(out_part, ones, below)`` is applied to ``out`` once the sums
-    of its slices are known: block by block while the block is in the cache, or at the end.
+    Without ``finish``, returns ``(ones, below)`` per slice (axis kept): how many terms equal 1 (the max)
+    and the sum of the others, so that ``ones + below`` and ``(ones - 1) + below`` (what ``log1p`` needs)
+    each round once. Adding small terms to the 1 would round them against 1 (4 ulp in a sum of 100 terms,
+    say), so the terms below 1 are summed on their own (see :func:`_terms_below_1`). With ``finish``,
+    ``finish(out_part, ones, below)`` is applied to ``out`` once the sums of its slices are known (block by
+    block while the block is in the cache, or at the end) and nothing is returned.
     """
     z3, m3 = _blocks3(z, axis), _blocks3(np.where(m == -np.inf, 0, m), axis)
     out3 = None if out is None else _blocks3(out, axis)
@@ -140,19 +140,40 @@ def _exp_sums(z, m, axis, out=None, keep="e", finish=None):
             if np.isnan(sums).any():   # where d = -inf, exp = 0 but r is NaN
                 np.fmax(e, 0, out=e)
                 sums = _slice_sums(e)
-        if bn == n and (sums >= 2).all():
-            rest = sums - 1
-        else:                          # the terms below 1: e - floor(e) is 0 where e is 1
-            rest = _slice_sums(np.subtract(e, np.floor(e, out=r), out=r))
-        run = (sidx[0], slice(j // bn, j // bn + 1), sidx[2])
-        totals[run], belows[run] = sums, rest
+        rest = _terms_below_1(e, sums, whole=bn == n, scratch=r)
         if finish is not None and bn == n:
             finish(out3[idx], np.rint(sums - rest), rest)
+            continue
+        run = (sidx[0], slice(j // bn, j // bn + 1), sidx[2])
+        totals[run], belows[run] = sums, rest
+    if finish is not None and bn == n:
+        return None
     below = _slice_sums(belows).reshape(m.shape)  # the runs, added pairwise too
     ones = np.rint(_slice_sums(totals).reshape(m.shape) - below)
-    if finish is not None and bn < n:
-        finish(out, ones, below)
-    return ones, below
+    if finish is None:
+        return ones, below
+    finish(out, ones, below)
+    return None
+
+
+def _terms_below_1(e, sums, whole, scratch):
+    """Per slice of the (outer, n, inner) block ``e``, the sum of its terms below 1, given ``sums`` of all.
+
+    A slice without a term equal to 1 sums to its own rest; that is known where ``sums < 1`` for a run along
+    the axis, and a whole slice (its max gives 1) that sums to 2 or more has the exact rest ``sums - 1``.
+    The others add ``e - floor(e)`` (0 where ``e`` is 1): the whole block when many need it, else only
+    those slices, gathered (a run holding one of the slices' maxima is rare when the axis is long).
+    """
+    need = sums < 2 if whole else sums >= 1
+    rest = sums - 1 if whole else sums.copy()
+    count = np.count_nonzero(need)
+    if 8 * count > need.size:
+        return _slice_sums(np.subtract(e, np.floor(e, out=scratch), out=scratch))
+    if count:
+        oi, _, ki = np.nonzero(need)
+        sub = e[oi, :, ki]  # (count, n), contiguous
+        rest[oi, 0, ki] = _slice_sums((sub - np.floor(sub))[:, :, None])[:, 0, 0]
+    return rest
 
 
 def _slice_sums(x):

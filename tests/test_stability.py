@@ -218,6 +218,22 @@ def test_softmax_and_log_softmax_within_4_ulp(block, z, axis):
         assert max_ulps(logp[col], exact_logp) <= ULP_BOUND
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_runs_holding_a_max_are_summed_apart(seed):
+    """Slices cut into runs of 4 along axis 0, 16 slices per block: most runs sum below 1 and hold no max
+    (their sum is their rest); the few that hold their slice's max are gathered and summed without it.
+    Each max stands 20 or more above the rest, so a sum that kept its 1 would lose the others' digits."""
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-60, -20, size=(120, 16))
+    z[rng.integers(120, size=16), np.arange(16)] = rng.uniform(-5, 5, size=16)
+    with mock.patch.object(stability, "_BLOCK", 64):
+        p, logp = softmax(z, axis=0), log_softmax(z, axis=0)
+    for i in range(z.shape[1]):
+        exact_p, exact_logp = mp_softmax_and_log(z[:, i])
+        assert max_ulps(p[:, i], exact_p) <= ULP_BOUND
+        assert max_ulps(logp[:, i], exact_logp) <= ULP_BOUND
+
+
 def test_softmax_far_below_the_max_is_exact_to_4_ulp():
     """A worked case: entries 600-700 below the max. ``z - m`` rounded to float64 is off by up to
     ulp(700) / 2 = 5.7e-14, which exp turns into a relative error of 5.7e-14, i.e. ~256 ulp."""
