@@ -35,8 +35,7 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
         (the log of an empty sum), never NaN.
     """
     z, axis = _input_and_axis(z, axis)
-    m = _checked_max(z, axis)
-    ones, below = _exp_sums(z, m, axis)
+    m, ones, below = _exp_sums(z, axis)
     with np.errstate(divide="ignore"):  # an all -inf slice: -inf + log1p(-1)
         out = m + np.log1p((ones - 1) + below)
     return out if keepdims else np.squeeze(out, axis=axis)
@@ -69,17 +68,15 @@ def _log_softmax(z, axis):
     """:func:`log_softmax` of a float array ``z`` (checked here only for NaN and +inf, through its maxima)."""
     # (z - m) - log1p(others), not z - (m + log1p(others)): z - m is exact near the max, so entries whose
     # log-probability is close to 0 keep every digit of the small log1p term.
-    m = _checked_max(z, axis)
     out = np.empty(z.shape, z.dtype)
-    _exp_sums(z, m, axis, out, keep="d", finish=_minus_log1p_others)
+    _exp_sums(z, axis, out, keep="d", finish=_minus_log1p_others)
     return out
 
 
 def _softmax(z, axis):
     """``exp(z - m) / sum_j exp(z_j - m)`` of a float array ``z``, ``exp`` taken at the exact shift (see _exp_sums)."""
-    m = _checked_max(z, axis)
     out = np.empty(z.shape, z.dtype)
-    _exp_sums(z, m, axis, out, keep="e", finish=_divide_by_sum)
+    _exp_sums(z, axis, out, keep="e", finish=_divide_by_sum)
     return out
 
 
@@ -94,8 +91,9 @@ def _minus_log1p_others(d, ones, below):
         d -= np.log1p((ones - 1) + below)
 
 
-def _exp_sums(z, m, axis, out=None, keep="e", finish=None):
-    """Sums of ``exp(z_j - m)`` along ``axis``, ``exp`` taken at the exact shift; ``d`` or ``e`` go to ``out``.
+def _exp_sums(z, axis, out=None, keep="e", finish=None):
+    """Sums of ``exp(z_j - m)`` along ``axis`` with ``m = max_j z_j``, ``exp`` taken at the exact shift;
+    ``d`` or ``e`` go to ``out``. NaN and +inf in ``z`` are reported through ``m`` (:func:`_check_max`).
 
     Works block by block so the extra arithmetic stays in the cache. ``z`` is seen as (outer, n, inner)
     with ``axis`` as n, a block holds whole slices where they fit (else a run along the axis), and for
@@ -104,25 +102,34 @@ def _exp_sums(z, m, axis, out=None, keep="e", finish=None):
     off by up to 256 ulp (``exp`` turns the shift's absolute rounding error into a relative one); SciPy and
     PyTorch keep that error. A -inf entry gives ``e = 0``; an all -inf slice is shifted by 0 (``e = 0``).
 
-    Without ``finish``, returns ``(ones, below)`` per slice (axis kept): how many terms equal 1 (the max)
-    and the sum of the others, so that ``ones + below`` and ``(ones - 1) + below`` (what ``log1p`` needs)
-    each round once. Adding small terms to the 1 would round them against 1 (4 ulp in a sum of 100 terms,
-    say), so the terms below 1 are summed on their own (see :func:`_terms_below_1`). With ``finish``,
-    ``finish(out_part, ones, below)`` is applied to ``out`` once the sums of its slices are known (block by
-    block while the block is in the cache, or at the end) and nothing is returned.
+    Where a block holds whole slices, their max is taken from the block too (one pass over memory fewer).
+
+    Without ``finish``, returns ``(m, ones, below)`` per slice (axis kept): the max, how many terms equal 1
+    (the max among them) and the sum of the others, so that ``ones + below`` and ``(ones - 1) + below``
+    (what ``log1p`` needs) each round once. Adding small terms to the 1 would round them against 1 (4 ulp
+    in a sum of 100 terms, say), so the terms below 1 are summed on their own (see :func:`_terms_below_1`).
+    With ``finish``, ``finish(out_part, ones, below)`` is applied to ``out`` once the sums of its slices are
+    known (block by block while the block is in the cache, or at the end) and nothing is returned.
     """
-    z3, m3 = _blocks3(z, axis), _blocks3(np.where(m == -np.inf, 0, m), axis)
+    z3 = _blocks3(z, axis)
     out3 = None if out is None else _blocks3(out, axis)
     outer, n, inner = z3.shape
     bi = min(inner, max(1024, _BLOCK // n))  # contiguous runs of at least 8 KiB along the inner axis
     bn = min(n, max(1, _BLOCK // bi))
     bo = max(1, _BLOCK // (bn * bi)) if (bn, bi) == (n, inner) else 1
+    m = _checked_max(z, axis) if bn < n else np.empty(z.shape[:axis] + (1,) + z.shape[axis + 1:], z.dtype)
+    m3 = _blocks3(m, axis)
     totals, belows = np.empty((2, outer, -(-n // bn), inner), z.dtype)  # per run along the axis
     scratch = np.empty((3, bo * bn * bi), z.dtype)
     for o, k, j in itertools.product(range(0, outer, bo), range(0, inner, bi), range(0, n, bn)):
         sidx = (slice(o, o + bo), slice(None), slice(k, k + bi))
         idx = (sidx[0], slice(j, j + bn), sidx[2])
         zb, mb = z3[idx], m3[sidx]
+        if bn == n:
+            np.max(zb, axis=1, keepdims=True, out=mb)
+            _check_max(z, mb)
+        if (mb == -np.inf).any():  # an all -inf slice is shifted by 0
+            mb = np.where(mb == -np.inf, 0, mb)
         d, e, r = (buf[:zb.size].reshape(zb.shape) for buf in scratch)
         if out3 is not None:
             d, e = (out3[idx], e) if keep == "d" else (d, out3[idx])
@@ -151,7 +158,7 @@ def _exp_sums(z, m, axis, out=None, keep="e", finish=None):
     below = _slice_sums(belows).reshape(m.shape)  # the runs, added pairwise too
     ones = np.rint(_slice_sums(totals).reshape(m.shape) - below)
     if finish is None:
-        return ones, below
+        return m, ones, below
     finish(out, ones, below)
     return None
 

@@ -310,6 +310,17 @@ def test_bad_z(f, z, exc, match):
         f(z)
 
 
+@pytest.mark.parametrize("f", [logsumexp, log_softmax, softmax])
+@pytest.mark.parametrize("block", [1 << 16, 8])  # 8: maxima of whole slices are taken block by block
+@pytest.mark.parametrize("bad,match", [(np.nan, r"z contains NaN"), (np.inf, r"z contains \+inf")])
+def test_bad_entry_deep_in_a_large_input(f, block, bad, match):
+    z = np.random.default_rng(0).normal(size=(50, 40))
+    z[37, 29] = bad
+    for axis in (0, 1):
+        with mock.patch.object(stability, "_BLOCK", block), pytest.raises(ValueError, match=match):
+            f(z, axis=axis)
+
+
 @pytest.mark.parametrize("f", [logsumexp, log_softmax])
 @pytest.mark.parametrize("axis,exc", [(2, ValueError), (-3, ValueError), (0.5, TypeError), (None, TypeError),
                                       ("last", TypeError)])
