@@ -100,7 +100,7 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
     each block ``d = z - m`` as rounded and ``e = exp(d) * (1 + r)`` with ``r = (z - m) - d`` found exactly
     (Knuth's TwoSum): ``exp`` at the exact shift up to O(r^2). Without ``r`` an entry 700 below the max is
     off by up to 256 ulp (``exp`` turns the shift's absolute rounding error into a relative one); SciPy and
-    PyTorch keep that error. A -inf entry gives ``e = 0``; an all -inf slice is shifted by 0 (``e = 0``).
+    PyTorch keep that error. A -inf entry gives ``e = 0``, and so does an all -inf slice (its ``d`` is NaN).
 
     Where a block holds whole slices, their max is taken from the block too (one pass over memory fewer).
 
@@ -126,14 +126,12 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
         idx = (sidx[0], slice(j, j + bn), sidx[2])
         zb, mb = z3[idx], m3[sidx]
         if bn == n:
-            np.max(zb, axis=1, keepdims=True, out=mb)
-            _check_max(z, mb)
-        if (mb == -np.inf).any():  # an all -inf slice is shifted by 0
-            mb = np.where(mb == -np.inf, 0, mb)
+            np.max(zb, axis=1, keepdims=True, out=mb)  # checked once all are known
         d, e, r = (buf[:zb.size].reshape(zb.shape) for buf in scratch)
         if out3 is not None:
             d, e = (out3[idx], e) if keep == "d" else (d, out3[idx])
-        with np.errstate(invalid="ignore", over="ignore"):  # -inf entries: inf - inf in r (fixed below)
+        # -inf entries give inf - inf in r, all -inf slices NaN in d too: e = 0 there (fixed below)
+        with np.errstate(invalid="ignore", over="ignore"):
             np.subtract(zb, mb, out=d)
             np.subtract(d, zb, out=e)  # TwoSum(zb, -mb): e holds the part of -mb that went into d
             np.subtract(d, e, out=r)
@@ -144,7 +142,7 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
             r *= e
             e += r
             sums = _slice_sums(e)
-            if np.isnan(sums).any():   # where d = -inf, exp = 0 but r is NaN
+            if np.isnan(sums).any():   # where d = -inf, exp = 0 but r is NaN; NaN in d, e is NaN
                 np.fmax(e, 0, out=e)
                 sums = _slice_sums(e)
         rest = _terms_below_1(e, sums, whole=bn == n, scratch=r)
@@ -153,8 +151,10 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
             continue
         run = (sidx[0], slice(j // bn, j // bn + 1), sidx[2])
         totals[run], belows[run] = sums, rest
-    if finish is not None and bn == n:
-        return None
+    if bn == n:
+        _check_max(z, m)
+        if finish is not None:
+            return None
     below = _slice_sums(belows).reshape(m.shape)  # the runs, added pairwise too
     ones = np.rint(_slice_sums(totals).reshape(m.shape) - below)
     if finish is None:
@@ -172,10 +172,10 @@ def _terms_below_1(e, sums, whole, scratch):
     those slices, gathered (a run holding one of the slices' maxima is rare when the axis is long).
     """
     need = sums < 2 if whole else sums >= 1
-    rest = sums - 1 if whole else sums.copy()
     count = np.count_nonzero(need)
     if 8 * count > need.size:
         return _slice_sums(np.subtract(e, np.floor(e, out=scratch), out=scratch))
+    rest = sums - 1 if whole else sums.copy()
     if count:
         oi, _, ki = np.nonzero(need)
         sub = e[oi, :, ki]  # (count, n), contiguous

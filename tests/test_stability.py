@@ -87,6 +87,21 @@ def test_logsumexp_masked_and_all_masked():
     np.testing.assert_array_equal(got, quiet(sps.logsumexp, z, axis=-1))
 
 
+@pytest.mark.parametrize("block", [1 << 16, 8])  # 8: the slices of 12 are cut into runs
+def test_masked_and_all_masked_slices_in_runs(block):
+    z = np.full((3, 12), -np.inf)
+    z[0, [2, 7]] = 0.0
+    z[2] = np.arange(12.0)
+    with mock.patch.object(stability, "_BLOCK", block):
+        lse, logp, p = logsumexp(z), log_softmax(z), softmax(z)
+    assert lse[0] == pytest.approx(math.log(2), rel=1e-15) and lse[1] == -np.inf
+    assert lse[2] == pytest.approx(sps.logsumexp(z[2]), rel=1e-15)
+    assert np.isnan(logp[1]).all() and np.isnan(p[1]).all()   # no distribution
+    assert logp[0, 2] == pytest.approx(-math.log(2), rel=1e-15) and logp[0, 0] == -np.inf
+    np.testing.assert_array_equal(p[0], np.where(z[0] == 0, 0.5, 0.0))
+    np.testing.assert_allclose(p[2], sps.softmax(z[2]), rtol=1e-14)
+
+
 def test_logsumexp_huge_k():
     z = RNG.normal(scale=20, size=100_000)
     assert logsumexp(z) == pytest.approx(sps.logsumexp(z), rel=1e-14)
