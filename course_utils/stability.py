@@ -80,15 +80,14 @@ def _softmax(z, axis):
     return out
 
 
+# The finishers run under _exp_sums' errstate: an all -inf slice has no distribution, and gives NaN as in
+# SciPy, from 0 / 0 and from -inf - log1p(-1) = -inf - (-inf).
 def _divide_by_sum(e, ones, below):
-    with np.errstate(invalid="ignore"):  # an all -inf slice: 0 / 0 = NaN, as in SciPy
-        e /= ones + below
+    e /= ones + below
 
 
 def _minus_log1p_others(d, ones, below):
-    # An all -inf slice has no distribution: -inf - log1p(-1) = -inf - (-inf) = NaN there, as in SciPy.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d -= np.log1p((ones - 1) + below)
+    d -= np.log1p((ones - 1) + below)
 
 
 def _exp_sums(z, axis, out=None, keep="e", finish=None):
@@ -120,18 +119,20 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
     m = _checked_max(z, axis) if bn < n else np.empty(z.shape[:axis] + (1,) + z.shape[axis + 1:], z.dtype)
     m3 = _blocks3(m, axis)
     totals, belows = np.empty((2, outer, -(-n // bn), inner), z.dtype)  # per run along the axis
-    scratch = np.empty((3, bo * bn * bi), z.dtype)
-    for o, k, j in itertools.product(range(0, outer, bo), range(0, inner, bi), range(0, n, bn)):
-        sidx = (slice(o, o + bo), slice(None), slice(k, k + bi))
-        idx = (sidx[0], slice(j, j + bn), sidx[2])
-        zb, mb = z3[idx], m3[sidx]
-        if bn == n:
-            np.max(zb, axis=1, keepdims=True, out=mb)  # checked once all are known
-        d, e, r = (buf[:zb.size].reshape(zb.shape) for buf in scratch)
-        if out3 is not None:
-            d, e = (out3[idx], e) if keep == "d" else (d, out3[idx])
-        # -inf entries give inf - inf in r, all -inf slices NaN in d too: e = 0 there (fixed below)
-        with np.errstate(invalid="ignore", over="ignore"):
+    scratch, views = np.empty((3, bo * bn * bi), z.dtype), {}
+    # -inf entries give inf - inf in r, all -inf slices NaN in d too: e = 0 there (fixed below)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for o, k, j in itertools.product(range(0, outer, bo), range(0, inner, bi), range(0, n, bn)):
+            sidx = (slice(o, o + bo), slice(None), slice(k, k + bi))
+            idx = (sidx[0], slice(j, j + bn), sidx[2])
+            zb, mb = z3[idx], m3[sidx]
+            if bn == n:
+                np.max(zb, axis=1, keepdims=True, out=mb)  # checked once all are known
+            if zb.shape not in views:
+                views[zb.shape] = [buf[:zb.size].reshape(zb.shape) for buf in scratch]
+            d, e, r = views[zb.shape]
+            if out3 is not None:
+                d, e = (out3[idx], e) if keep == "d" else (d, out3[idx])
             np.subtract(zb, mb, out=d)
             np.subtract(d, zb, out=e)  # TwoSum(zb, -mb): e holds the part of -mb that went into d
             np.subtract(d, e, out=r)
@@ -145,22 +146,22 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
             if np.isnan(sums).any():   # where d = -inf, exp = 0 but r is NaN; NaN in d, e is NaN
                 np.fmax(e, 0, out=e)
                 sums = _slice_sums(e)
-        rest = _terms_below_1(e, sums, whole=bn == n, scratch=r)
-        if finish is not None and bn == n:
-            finish(out3[idx], np.rint(sums - rest), rest)
-            continue
-        run = (sidx[0], slice(j // bn, j // bn + 1), sidx[2])
-        totals[run], belows[run] = sums, rest
-    if bn == n:
-        _check_max(z, m)
-        if finish is not None:
-            return None
-    below = _slice_sums(belows).reshape(m.shape)  # the runs, added pairwise too
-    ones = np.rint(_slice_sums(totals).reshape(m.shape) - below)
-    if finish is None:
-        return m, ones, below
-    finish(out, ones, below)
-    return None
+            rest = _terms_below_1(e, sums, whole=bn == n, scratch=r)
+            if finish is not None and bn == n:
+                finish(out3[idx], np.rint(sums - rest), rest)
+                continue
+            run = (sidx[0], slice(j // bn, j // bn + 1), sidx[2])
+            totals[run], belows[run] = sums, rest
+        if bn == n:
+            _check_max(z, m)
+            if finish is not None:
+                return None
+        below = _slice_sums(belows).reshape(m.shape)  # the runs, added pairwise too
+        ones = np.rint(_slice_sums(totals).reshape(m.shape) - below)
+        if finish is None:
+            return m, ones, below
+        finish(out, ones, below)
+        return None
 
 
 def _terms_below_1(e, sums, whole, scratch):
