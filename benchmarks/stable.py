@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from benchmarks import profile_stable
 from benchmarks.common import NOT_INSTALLED, interleaved, median, optional, table
 
 FUNCS = ("softmax", "log_softmax", "logsumexp")
@@ -44,8 +45,8 @@ def shapes(quick: bool) -> list[tuple[tuple[int, ...], int]]:
             ((10**4, 10**3), -1), ((10**4, 10**3), 0), ((10**7,), 0)]
 
 
-def speed(quick: bool, repeats: int, scale: float = 3.0) -> tuple[str, list[float]]:
-    """Throughput table; also returns every course_utils/scipy throughput ratio (for the target line)."""
+def speed(quick: bool, repeats: int, scale: float = 3.0) -> tuple[str, list[tuple[float, tuple, str]]]:
+    """Throughput table; also returns ``(course_utils/scipy ratio, (shape, axis), func)`` for every row."""
     impls, torch = _implementations()
     rng = np.random.default_rng(0)
     rows, ratios = [], []
@@ -57,7 +58,7 @@ def speed(quick: bool, repeats: int, scale: float = 3.0) -> tuple[str, list[floa
                      for name, fns in impls.items()}
             t = {name: median(v) for name, v in interleaved(cands, repeats).items()}
             ratio = t["scipy.special"] / t["course_utils"]
-            ratios.append(ratio)
+            ratios.append((ratio, (shape, axis), func))
             row = [f"{shape}", f"{axis}", func]
             row += [f"{z.size / t[name] / 1e6:.0f}" for name in ("course_utils", "scipy.special")]
             row.append(f"{z.size / t['torch'] / 1e6:.0f}" if "torch" in t else NOT_INSTALLED)
@@ -174,6 +175,12 @@ def accuracy(quick: bool) -> tuple[str, dict[str, float], dict[str, int]]:
     return table(headers, rows), worst, bad
 
 
+def _block_size() -> int:
+    from course_utils import stability
+
+    return stability._BLOCK
+
+
 def _fmt_ulp(e: float) -> str:
     if e == math.inf:
         return "**NaN/inf**"
@@ -190,6 +197,15 @@ def run(quick: bool, repeats: int) -> str:
     out.append("")
     out.append(speed_table)
     out.append("")
+    fits = [(ratio, (shape, axis), func) for ratio, (shape, axis), func in ratios
+            if func != "logsumexp" and shape[axis] <= _block_size()]
+    if fits:
+        _, (shape, axis), func = min(fits)
+        out.append("**Where the time goes** in the layout with the lowest ratio among those whose slices fit a "
+                   "block: each implementation's steps timed one by one (`benchmarks/profile_stable.py`).")
+        out.append("")
+        out.append(profile_stable.run(shape, axis, func, 3 if quick else repeats))
+        out.append("")
     acc_table, worst, bad = accuracy(quick)
     out.append("**Accuracy** against mpmath (60 digits) on adversarial float64 vectors: the largest error in "
                "ulps of the exact result, over every output element; **NaN/inf** marks an output that is "
@@ -202,7 +218,7 @@ def run(quick: bool, repeats: int) -> str:
                    + ", ".join(f"{impl} {n}" for impl, n in bad.items()) + ".")
         out.append("")
     if not quick:
-        lo = min(ratios)
+        lo = min(r[0] for r in ratios)
         cu = {k.split(" ", 1)[1]: v for k, v in worst.items() if k.startswith("course_utils ")}
         out.append(f"Targets: throughput course_utils/scipy ≥ {TARGET_RATIO} everywhere: "
                    f"{'met' if lo >= TARGET_RATIO else 'NOT met'} (lowest {lo:.2f}); max error ≤ {TARGET_ULP:g} "

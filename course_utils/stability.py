@@ -113,9 +113,7 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
     z3 = _blocks3(z, axis)
     out3 = None if out is None else _blocks3(out, axis)
     outer, n, inner = z3.shape
-    bi = min(inner, max(1024, _BLOCK // n))  # contiguous runs of at least 8 KiB along the inner axis
-    bn = min(n, max(1, _BLOCK // bi))
-    bo = max(1, _BLOCK // (bn * bi)) if (bn, bi) == (n, inner) else 1
+    bo, bn, bi = _block_shape(outer, n, inner)
     m = _checked_max(z, axis) if bn < n else np.empty(z.shape[:axis] + (1,) + z.shape[axis + 1:], z.dtype)
     m3 = _blocks3(m, axis)
     totals, belows = np.empty((2, outer, -(-n // bn), inner), z.dtype)  # per run along the axis
@@ -162,6 +160,15 @@ def _exp_sums(z, axis, out=None, keep="e", finish=None):
             return m, ones, below
         finish(out, ones, below)
         return None
+
+
+def _block_shape(outer, n, inner):
+    """``(bo, bn, bi)``: a block of the (outer, n, inner) view, about ``_BLOCK`` elements. It holds whole
+    slices (``bn == n``) where they fit, with contiguous runs of at least 8 KiB along the inner axis."""
+    bi = min(inner, max(1024, _BLOCK // n))
+    bn = min(n, max(1, _BLOCK // bi))
+    bo = max(1, _BLOCK // (bn * bi)) if (bn, bi) == (n, inner) else 1
+    return bo, bn, bi
 
 
 def _terms_below_1(e, sums, whole, scratch):

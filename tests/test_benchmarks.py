@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +44,27 @@ def test_quick_run_prints_every_table(report):
     assert _has_table(report, "| inputs (float64) | function |")
     for func in ("softmax", "log_softmax", "logsumexp"):
         assert f"| {func} |" in report
+    assert "**Where the time goes**" in report and _has_table(report, "| step | ms |")
+    assert "| the real call (course_utils." in report and "| the real call (scipy.special." in report
     assert "threads" in report
+
+
+@pytest.mark.parametrize("func", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape,axis", [((7, 3000), 0), ((300, 40), -1), ((3, 5, 4), 1)])
+def test_profile_replays_compute_what_the_functions_compute(func, shape, axis):
+    """The step-by-step replays copy course_utils' block loop and SciPy's code: if either drifts from the
+    code it copies, its result differs."""
+    import scipy.special as sps
+
+    from benchmarks import profile_stable
+    from course_utils.softmax import softmax
+    from course_utils.stability import log_softmax
+
+    z = np.random.default_rng(1).normal(scale=30, size=shape)
+    z[(0,) * z.ndim] = -np.inf
+    ours, theirs = (softmax, sps.softmax) if func == "softmax" else (log_softmax, sps.log_softmax)
+    np.testing.assert_array_equal(profile_stable.course_utils_steps(z, axis, func)[1], ours(z, axis=axis))
+    np.testing.assert_array_equal(profile_stable.scipy_steps(z, axis, func)[1], theirs(z, axis=axis))
 
 
 def test_optional_columns_follow_what_is_installed(report):
