@@ -175,12 +175,6 @@ def accuracy(quick: bool) -> tuple[str, dict[str, float], dict[str, int]]:
     return table(headers, rows), worst, bad
 
 
-def _block_size() -> int:
-    from course_utils import stability
-
-    return stability._BLOCK
-
-
 def _fmt_ulp(e: float) -> str:
     if e == math.inf:
         return "**NaN/inf**"
@@ -198,7 +192,7 @@ def run(quick: bool, repeats: int) -> str:
     out.append(speed_table)
     out.append("")
     fits = [(ratio, (shape, axis), func) for ratio, (shape, axis), func in ratios
-            if func != "logsumexp" and shape[axis] <= _block_size()]
+            if func != "logsumexp" and profile_stable.covers(shape, axis)]
     if fits:
         _, (shape, axis), func = min(fits)
         out.append("**Where the time goes** in the layout with the lowest ratio among those whose slices fit a "

@@ -67,6 +67,19 @@ def test_profile_replays_compute_what_the_functions_compute(func, shape, axis):
     np.testing.assert_array_equal(profile_stable.scipy_steps(z, axis, func)[1], theirs(z, axis=axis))
 
 
+def test_profile_covers_only_layouts_whose_blocks_hold_whole_slices():
+    """The section-2 profile picks its layout through ``covers``: a long axis cut into runs must be refused
+    (the replay would raise), even when the axis alone is shorter than a block."""
+    from benchmarks import profile_stable
+
+    assert profile_stable.covers((10, 10**6), 0) and profile_stable.covers((10**6, 10), -1)
+    assert profile_stable.covers((10**4, 10**3), -1)
+    assert not profile_stable.covers((10**4, 10**3), 0)   # 1e4 rows: runs of 65 along the axis
+    assert not profile_stable.covers((10**7,), 0)
+    with pytest.raises(ValueError, match="cut into runs"):
+        profile_stable.course_utils_steps(np.zeros((10**4, 10**3)), 0, "softmax")
+
+
 def test_optional_columns_follow_what_is_installed(report):
     import importlib.util
 
