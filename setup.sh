@@ -19,6 +19,13 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
     || echo "setup: could not install chromium; tests/test_browser.py will be skipped"
 fi
 
+# PostgreSQL server programs for the gradebook tests (tests/test_postgres.py starts its own cluster).
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq postgresql; } \
+    || echo "setup: could not install postgresql; the PostgreSQL gradebook tests will be skipped"
+fi
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
