@@ -2,18 +2,22 @@
 
 Every check raises ``AssertionError`` with a sentence a student can act on ("rows of softmax(z) must sum
 to 1; row 2 sums to 0.73"). Student functions always run under :func:`own_work`, which fails the check if
-the function hands the job to a course reference or to a library implementation of the same thing.
+the function hands the job to a course reference or to a library implementation of the same thing, and
+their results leave that guard as plain NumPy data (see :func:`call`). Every check runs under the grader's
+own floating-point and warnings state (:func:`grader_state`), whatever the student's notebook set before.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["Case", "GradingError", "own_work", "call", "as_result", "assert_close", "compare_with_reference",
-           "assert_rows_sum_to_one", "fmt"]
+__all__ = ["Case", "GradingError", "grader_state", "guarded", "own_work", "call", "as_result", "assert_close",
+           "compare_with_reference", "assert_rows_sum_to_one", "fmt"]
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Reference modules a graded function must not call (files inside course_utils).
@@ -43,6 +47,27 @@ def fmt(x, digits: int = 4) -> str:
     """Short human rendering of a number or array for messages."""
     return np.array2string(np.asarray(x), precision=digits, threshold=12, edgeitems=3,
                            suppress_small=False, max_line_width=100)
+
+
+@contextmanager
+def grader_state():
+    """Floating-point errors and warnings ignored for the block, the caller's settings restored after.
+
+    A notebook may end with ``np.seterr(all="raise")`` or ``warnings.simplefilter("error")``; the checks that
+    run after it compute with infinities and NaNs on purpose and must not trip over the student's settings.
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def guarded(check):
+    """Decorator: run ``check`` under :func:`grader_state`."""
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with grader_state():
+            return check(*args, **kwargs)
+    return run
 
 
 @contextmanager
@@ -76,20 +101,44 @@ def own_work(name: str):
 
 
 def call(func, name: str, *args, **kwargs):
-    """Call a student's ``func`` under :func:`own_work`; turn a crash into a readable failure."""
+    """Call a student's ``func`` under :func:`own_work`; turn a crash into a readable failure.
+
+    The result leaves the guard as plain data (:func:`_plain`): an ``ndarray`` subclass cannot decide a later
+    comparison, and an object that converts lazily (``__array__``) is converted while the guard still watches.
+    """
     if not callable(func):
         raise GradingError(f"{name} is not a function (got {type(func).__name__}); did you overwrite it?")
     with own_work(name):
         try:
-            with np.errstate(all="ignore"):
-                out = func(*args, **kwargs)
+            with grader_state():
+                return _plain(func(*args, **kwargs))
         except NotImplementedError:
             raise GradingError(f"{name} is not implemented yet (it raised NotImplementedError)") from None
         except GradingError:
             raise
         except Exception as exc:  # the student's bug: report it in words
             raise GradingError(f"{name} raised {type(exc).__name__}: {exc}") from None
-    return out
+
+
+def _plain(out, depth: int = 0):
+    """``out`` with every array-like turned into a base-class ``ndarray`` (tuples, lists and dicts walked).
+
+    Numbers, strings, None and SymPy objects (checked symbolically) are kept; an object NumPy reads as
+    numbers becomes that array, anything else is kept as it is.
+    """
+    if out is None or isinstance(out, (bool, int, float, complex, str, bytes, np.generic)) or depth > 3:
+        return out
+    if isinstance(out, np.ndarray):
+        return np.array(out, subok=False)
+    if isinstance(out, (tuple, list)):
+        items = [_plain(x, depth + 1) for x in out]
+        return items if isinstance(out, list) else tuple(items)
+    if isinstance(out, dict):
+        return {k: _plain(v, depth + 1) for k, v in out.items()}
+    if any((kind.__module__ or "").startswith("sympy.") for kind in type(out).__mro__):
+        return out
+    arr = np.asarray(out)
+    return arr if arr.dtype.kind in "biufc" else out
 
 
 def as_result(out, what: str, shape: tuple) -> np.ndarray:
