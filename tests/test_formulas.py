@@ -19,17 +19,23 @@ Three kinds of test:
 from __future__ import annotations
 
 import functools
+import io
 import json
+import os
 import re
+import tempfile
+import tokenize
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import mpmath
+import nbformat
 import numpy as np
 import pytest
 import scipy.special as sps
 import sympy as sp
+from nbclient import NotebookClient
 from numpy.testing import assert_allclose
 from scipy import stats
 
@@ -165,6 +171,155 @@ def large_logits(rng) -> list[np.ndarray]:
     """Logit vectors where exp overflows or underflows in float64."""
     return [np.array([1000.0, 1001.0, 1002.0]), np.array([-1000.0, -1001.0, -1002.0]),
             np.array([1e4, 0.0, -1e4]), rng.normal(scale=500.0, size=6)]
+
+
+# ================================================================ numbers quoted in prose and code comments
+# A number a sentence or a code comment quotes ("sums to about 3.10", "# 0.1719", "83 %") is registered in
+# the notebook's section as a Quote: the id of the cell that quotes it, a snippet of that cell's prose (display
+# formulas removed) or comments holding the number(s), and a Python expression evaluated in the notebook's own
+# namespace after all of its cells ran in a fresh kernel. Every number in the snippet, in reading order, must
+# equal the expression's value(s) (flattened) to the precision it is written with: half a unit in its last
+# digit, unless the Quote gives `tol`. A number that is an input or a stated threshold, not a result, is
+# registered as Given, with the reason. Completeness: every decimal number (a digit after a point or an
+# exponent, `1e-7`), every percentage and every power of ten `10^{k}` in a notebook's prose and comments lies
+# inside a registered snippet of its cell. Integers elsewhere are not required (they are mostly counts), but
+# a snippet checks every number it holds.
+class Quote(NamedTuple):
+    cell: str  # id of the solution cell that quotes the number(s)
+    text: str  # whitespace-normalised substring of that cell's prose or comments
+    value: str  # expression evaluated in the executed notebook's namespace: a number or an array
+    tol: float | None = None  # absolute tolerance; default half a unit in the last quoted digit
+
+
+class Given(NamedTuple):
+    cell: str
+    text: str
+    why: str  # why the number is not computed by the notebook (an input, a stated threshold, ...)
+
+
+QUOTES: dict[str, list[Quote | Given]] = {}  # filled per notebook in its section below
+#: Notebooks whose prose and comments are not yet fully registered: their completeness test is an expected
+#: failure until their helper registers every quoted number and removes them from this set.
+QUOTES_PENDING = {"01_softmax", "02_likelihood", "03_jacobian", "04_stability", "05_network"}
+
+_NUMBER = re.compile(r"(?:(?<![\w.)\]}])[-−])?(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+−]?\d+)?(?![\w])")
+
+
+def _is_quoted_decimal(tok: str, text: str, end: int) -> bool:
+    """A number completeness requires a check for: decimal point, exponent, percentage or a power of ten."""
+    return ("." in tok or "e" in tok.lower() or re.match(r"\s?\\?%", text[end:end + 3]) is not None
+            or text[end:end + 2] == "^{" or text[end:end + 1] == "^")
+
+
+def quoted_numbers(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, token)`` of every number in ``text``."""
+    return [(m.start(), m.end(), m.group(0)) for m in _NUMBER.finditer(text)]
+
+
+def parse_number(tok: str) -> tuple[float, float]:
+    """``(value, half a unit in the last written digit)`` of a quoted number such as ``-0.386`` or ``1.8e308``."""
+    tok = tok.replace("−", "-")
+    mant, _, exp = tok.lower().partition("e")
+    decimals = len(mant.partition(".")[2])
+    return float(tok), 0.5 * 10.0 ** (int(exp or 0) - decimals)
+
+
+def comments_of(source: str) -> str:
+    """The comments of a code cell, one per line (IPython magics and shell lines are skipped)."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    toks = tokenize.generate_tokens(io.StringIO(code + "\n").readline)
+    return "\n".join(t.string.lstrip("#").strip() for t in toks if t.type == tokenize.COMMENT)
+
+
+def prose_of(source: str) -> str:
+    """A markdown cell without its display formulas (checked as formulas) and nbgrader markers."""
+    text = _DISPLAY.sub(" ", source)
+    text = _ENVIRONMENT.sub(" ", _BRACKETS.sub(" ", text))
+    return re.sub(r"^###? (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$", " ", text, flags=re.MULTILINE)
+
+
+def quotable_cells(notebook: str) -> dict[str, str]:
+    """``{cell id: whitespace-normalised prose or comments}`` of the solution notebook ``notebook``."""
+    cells: dict[str, str] = {}
+    for path in sorted((SOLUTIONS / notebook).glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            text = prose_of(src) if cell["cell_type"] == "markdown" else comments_of(src)
+            cells[cell["id"]] = normalise(text)
+    return cells
+
+
+@functools.cache
+def notebook_values(notebook: str) -> dict[str, object]:
+    """Run ``solutions/<notebook>`` in a fresh kernel and evaluate every registered Quote's expression there.
+
+    Returns ``{expression: list of floats}``, or the error text where evaluating an expression failed. The
+    kernel runs as under the grader (``NBGRADER_EXECUTION``, ``SOFTMAX_COURSE_FAST``), in a temporary folder.
+    """
+    exprs = sorted({q.value for q in QUOTES.get(notebook, []) if isinstance(q, Quote)})
+    (path,) = sorted((SOLUTIONS / notebook).glob("*.ipynb"))
+    nb = nbformat.read(path, 4)
+    probe = ("import json as _json, numpy as _np\n_out = {}\n"
+             f"for _e in {exprs!r}:\n"
+             "    try:\n        _out[_e] = _np.asarray(eval(_e), dtype=float).ravel().tolist()\n"
+             "    except Exception as _x:\n        _out[_e] = f'{type(_x).__name__}: {_x}'\n"
+             "print('QUOTED-VALUES' + _json.dumps(_out))")
+    nb.cells.append(nbformat.v4.new_code_cell(probe))
+    saved = {k: os.environ.get(k) for k in ("NBGRADER_EXECUTION", "SOFTMAX_COURSE_FAST", "MPLBACKEND")}
+    os.environ.update(NBGRADER_EXECUTION="autograde", SOFTMAX_COURSE_FAST="1", MPLBACKEND="Agg")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
+                           resources={"metadata": {"path": tmp}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    errors = [f"cell {c.get('id')}: {o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert "QUOTED-VALUES" in out, f"solutions/{notebook} did not run to the end: {errors}"
+    return json.loads(out.split("QUOTED-VALUES", 1)[1])
+
+
+def check_quote(notebook: str, quote: Quote | Given) -> None:
+    cells = quotable_cells(notebook)
+    assert quote.cell in cells, f"{notebook}: no cell with id {quote.cell!r}"
+    assert normalise(quote.text) == quote.text, "write the snippet whitespace-normalised"
+    assert quote.text in cells[quote.cell], (
+        f"{notebook}/{quote.cell}: {quote.text!r} is not in the cell's prose or comments:\n{cells[quote.cell]}")
+    if isinstance(quote, Given):
+        assert quote.why.strip(), "say why the number is given rather than computed"
+        return
+    got = notebook_values(notebook)[quote.value]
+    assert not isinstance(got, str), f"{notebook}: evaluating {quote.value!r} after the notebook ran: {got}"
+    quoted = [parse_number(t) for _, _, t in quoted_numbers(quote.text)]
+    assert len(quoted) == len(got), (f"{notebook}/{quote.cell}: {quote.text!r} quotes {len(quoted)} number(s), "
+                                     f"{quote.value!r} has {len(got)} value(s): {got}")
+    for (q, half_unit), v in zip(quoted, got):
+        tol = quote.tol if quote.tol is not None else half_unit * (1 + 1e-9)
+        assert abs(q - v) <= tol or q == v, (
+            f"{notebook}/{quote.cell}: {quote.text!r} quotes {q:g}, but {quote.value} = {v!r} "
+            f"(allowed difference {tol:g})")
+
+
+def unregistered_numbers(notebook: str) -> list[str]:
+    """The quoted decimals, percentages and powers of ten of ``notebook`` that no registered snippet covers."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    cells = quotable_cells(notebook)
+    for q in QUOTES.get(notebook, []):
+        text, start = cells.get(q.cell, ""), 0
+        while (i := text.find(q.text, start)) >= 0:
+            spans.setdefault(q.cell, []).append((i, i + len(q.text)))
+            start = i + 1
+    missing = []
+    for cell, text in cells.items():
+        for s, e, tok in quoted_numbers(text):
+            if _is_quoted_decimal(tok, text, e) and not any(a <= s and e <= b for a, b in spans.get(cell, [])):
+                missing.append(f"  {cell}: {tok!r} in ...{text[max(0, s - 40):e + 25]}...")
+    return missing
 
 
 # ============================================================================ 01 — the softmax function
@@ -936,3 +1091,37 @@ def test_extraction_finds_display_math_only():
           "\\[ u = v \\]\n\\begin{align} p &= q \\end{align}\n$$\\begin{aligned} r &= s \\end{aligned}$$")
     assert display_formulas_of_markdown(md) == [
         "x = y", r"\begin{aligned} r &= s \end{aligned}", "u = v", r"\begin{align} p &= q \end{align}"]
+
+
+# ---------------------------------------------------------------- numbers quoted in prose and comments
+QUOTED = [(nb, i, q) for nb, qs in QUOTES.items() for i, q in enumerate(qs)]
+_QUOTE_IDS = [f"{nb}-{q.cell}-{i}" for nb, i, q in QUOTED]
+
+
+@pytest.mark.parametrize(("notebook", "index", "quote"), QUOTED, ids=_QUOTE_IDS)
+def test_quoted_number_matches_what_the_cells_compute(notebook, index, quote):
+    check_quote(notebook, quote)
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FORMULAS))
+def test_every_quoted_number_is_registered(notebook):
+    if notebook in QUOTES_PENDING:
+        pytest.xfail(f"{notebook}: numbers in its prose and comments not registered yet (QUOTES_PENDING)")
+    missing = unregistered_numbers(notebook)
+    assert not missing, (f"{len(missing)} quoted number(s) of solutions/{notebook} have no Quote or Given in "
+                         f"tests/test_formulas.py (QUOTES[{notebook!r}]):\n" + "\n".join(missing))
+
+
+def test_quote_mechanism_finds_and_compares_numbers():
+    code = "x = 2.5  # not a comment number: 2.5 is code\nprint(x)   # 0.1719, float64 and 83 %\n%time y = 1\n"
+    assert comments_of(code) == "not a comment number: 2.5 is code\n0.1719, float64 and 83 %"
+    text = comments_of(code)
+    toks = [t for _, _, t in quoted_numbers(text)]
+    assert toks == ["2.5", "0.1719", "83"]  # float64 is a name, not a number
+    assert [_is_quoted_decimal(t, text, e) for s, e, t in quoted_numbers(text)] == [True, True, True]
+    assert [t for _, _, t in quoted_numbers("[-0.386, -0.022] and 1000 - (-1000), 1e-7, x_1, 10^{-796}")] == [
+        "-0.386", "-0.022", "1000", "-1000", "1e-7", "10", "-796"]
+    assert parse_number("-0.386") == (-0.386, 0.0005) and parse_number("1.8e308") == (1.8e308, 0.5e307)
+    assert parse_number("2.79")[1] == 0.005 and parse_number("148")[1] == 0.5
+    md = "Sums to 3.10 $x = 0.5$ and $$ y = 0.25 $$\n### BEGIN SOLUTION\nok\n### END SOLUTION"
+    assert normalise(prose_of(md)) == "Sums to 3.10 $x = 0.5$ and ok"
