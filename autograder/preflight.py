@@ -1,19 +1,29 @@
 """Check and repair submitted notebooks before nbgrader sees them.
 
 nbgrader itself restores edited or deleted test cells (checksums, ``add_missing_cells``) and clears outputs.
-What it does not do, and this module adds: accept a renamed notebook, grade a missing, empty, non-UTF-8,
-invalid-JSON or wrong-assignment notebook as unanswered instead of dropping the student, and refuse a
-notebook whose own code rewrites the grader (module attributes, builtins, profiling hooks). Every repair
-leaves a note that the student's feedback shows.
+What it does not do, and this module adds: accept a renamed notebook or one saved in another text encoding
+(a byte-order mark, or Latin-1); rebuild a notebook whose JSON structure is damaged from its readable cells;
+settle nbgrader metadata that would stop nbgrader for the whole notebook (a copied cell carries its grade_id
+twice, a cell names an id this assignment does not have, damaged or outdated metadata) by keeping one cell per
+id, restored from the release, and grading every other one as an ordinary cell; grade a missing, empty,
+unreadable or wrong-assignment notebook as unanswered instead of dropping the student; and refuse a notebook
+whose own code rewrites the grader (module attributes, builtins, profiling hooks). Every repair leaves a note
+that the student's feedback shows.
 """
 from __future__ import annotations
 
 import ast
+import codecs
+import copy
 import json
 import shutil
+import uuid
+from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
+from nbgrader.nbgraderformat import MetadataValidator
 
 __all__ = ["preflight", "grade_ids", "locked_ids", "tampering"]
 
@@ -24,10 +34,25 @@ _FORBIDDEN_CALLS = {"setprofile", "settrace"}
 _TABLES = {"sys", "builtins", "__builtins__"}
 
 
+_FLAGS = ("grade", "solution", "locked", "task")
+#: Byte-order marks, longest first (the UTF-32-LE mark starts with the UTF-16-LE one).
+_BOMS = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
+
+
+class _Ungradable(Exception):
+    """The notebook cannot be graded; the message says why in plain words."""
+
+
+def _meta(cell) -> dict:
+    """A cell's nbgrader metadata, or {} when it is missing or not a mapping."""
+    meta = cell.metadata.get("nbgrader")
+    return meta if isinstance(meta, dict) else {}
+
+
 def grade_ids(nb) -> set[str]:
     """The nbgrader ``grade_id`` of every cell that has one."""
-    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if "nbgrader" in c.metadata and "grade_id" in c.metadata["nbgrader"]}
+    return {gid for c in nb.cells if isinstance(gid := _meta(c).get("grade_id"), str)}
 
 
 def locked_ids(release: Path) -> dict[str, set[str]]:
@@ -43,8 +68,7 @@ def locked_ids(release: Path) -> dict[str, set[str]]:
 def tampering(nb, locked_ids: set[str]) -> str | None:
     """Return a description of the first line of student code that rewrites the grader, or None."""
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("grade_id") in locked_ids:
+        if cell.cell_type != "code" or _meta(cell).get("grade_id") in locked_ids:
             continue  # nbgrader restores locked and grade cells from the gradebook
         source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:
@@ -92,46 +116,207 @@ def preflight(submission: Path, release: Path, locked_ids: dict[str, set[str]]) 
 
     ``release`` is the assignment's release folder; ``locked_ids[name]`` the grade ids nbgrader restores in
     notebook ``name``. Broken notebooks are replaced by the untouched release copy (graded as unanswered).
+    Never raises for anything in the submission: a notebook that fails in an unforeseen way is graded as
+    unanswered, with the error in its note.
     """
     notes = []
     expected = sorted(p.name for p in release.glob("*.ipynb"))
     for name in expected:
         target = submission / name
-        if not target.exists():
-            renamed = _find_renamed(submission, expected, grade_ids(nbformat.read(release / name, 4)))
-            if renamed is not None:
-                renamed.rename(target)
-                notes.append(f"{name}: found as '{renamed.name}' and graded under its release name.")
-        problem = _problem(target, release / name, locked_ids.get(name, set()))
-        if problem:
+        try:
+            if not target.exists():
+                renamed = _find_renamed(submission, expected, grade_ids(nbformat.read(release / name, 4)))
+                if renamed is not None:
+                    renamed.rename(target)
+                    notes.append(f"{name}: found as '{renamed.name}' and graded under its release name.")
+            notes += [f"{name}: {n}" for n in _prepare(target, release / name, locked_ids.get(name, set()))]
+        except _Ungradable as exc:
             shutil.copy(release / name, target)
-            notes.append(f"{name}: {problem}; it was graded as an unanswered notebook.")
-        else:
-            notes += _restore_grade_cells(target, release / name)
+            notes.append(f"{name}: {exc}; it was graded as an unanswered notebook.")
+        except Exception as exc:  # noqa: BLE001 - one odd notebook must not stop the class's grading
+            shutil.copy(release / name, target)
+            notes.append(f"{name}: the grader could not read it ({type(exc).__name__}: {str(exc)[:120]}); "
+                         "it was graded as an unanswered notebook.")
     return notes
 
 
-def _restore_grade_cells(path: Path, release: Path) -> list[str]:
+def _prepare(path: Path, release: Path, locked: set[str]) -> list[str]:
+    """Rewrite ``path`` as a notebook nbgrader can grade; return the repairs made, or raise _Ungradable."""
+    if not path.exists():
+        raise _Ungradable("missing from the submission")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise _Ungradable("the file is empty")
+    text, notes = _decode(raw)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Ungradable(f"the file is not valid notebook JSON (line {exc.lineno}, column {exc.colno}: "
+                          f"{exc.msg})") from None
+    rel = nbformat.read(release, 4)
+    nb, damage = _as_notebook(data, rel)
+    notes += damage
+    if not grade_ids(nb) & grade_ids(rel):
+        raise _Ungradable("it is not this assignment's notebook (none of its graded cells are there)")
+    notes += _repair_metadata(nb, rel) + _deduplicate(nb, rel)
+    where = tampering(nb, locked)
+    if where:
+        raise _Ungradable(f"its code modifies the grader or the interpreter ({where}), which is not allowed")
+    notes += _restore_grade_cells(nb, rel)
+    for cell in nb.cells:  # nbgrader clears outputs anyway; dropping them early keeps huge images out of copies
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, path)
+    return notes
+
+
+def _decode(raw: bytes) -> tuple[str, list[str]]:
+    """The file's text: UTF-8, or what its byte-order mark says, or else Latin-1 (which reads any bytes)."""
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise _Ungradable(f"the file starts like {codec.upper()} text but is not (byte {exc.start})")
+            if codec == "utf-8-sig":
+                return text, []  # UTF-8 all the same: nothing the student needs to know
+            return text, [f"the file was saved as {codec.upper()} text, not UTF-8; it was read as {codec.upper()}."]
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        return raw.decode("latin-1"), [f"the file is not UTF-8 text (byte {exc.start}); it was read as Latin-1, "
+                                       "so accented letters in it may show wrongly."]
+
+
+def _as_notebook(data, rel) -> tuple:
+    """A valid v4 notebook from parsed JSON; a damaged structure is rebuilt from the readable cells."""
+    _renumber_duplicate_ids(data)
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+        nbformat.validate(nb)
+        return nb, []
+    except Exception:  # noqa: BLE001 - any schema problem: fall back to the cells that can be read
+        pass
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        raise _Ungradable("the file is not a Jupyter notebook (it has no list of cells)")
+    nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(rel.metadata))
+    nb.cells = [c for c in map(_salvage_cell, cells) if c is not None]
+    nbformat.validate(nb)
+    return nb, [f"its notebook structure was damaged; {len(nb.cells)} of its {len(cells)} cells could be read "
+                "and were graded."]
+
+
+def _renumber_duplicate_ids(data) -> None:
+    """Give copied cells fresh cell ids (nbformat would do it too, with a warning per cell)."""
+    seen = set()
+    for cell in data.get("cells", []) if isinstance(data, dict) and isinstance(data.get("cells"), list) else []:
+        if isinstance(cell, dict) and "id" in cell:
+            if cell["id"] in seen or not isinstance(cell["id"], str):
+                cell["id"] = uuid.uuid4().hex[:8]
+            seen.add(cell["id"])
+
+
+def _salvage_cell(raw):
+    """A fresh cell with ``raw``'s type, source and nbgrader metadata, or None when they are unreadable."""
+    if not isinstance(raw, dict):
+        return None
+    source = raw.get("source")
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        source = "".join(source)
+    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
+            "raw": nbformat.v4.new_raw_cell}.get(raw.get("cell_type"))
+    if make is None or not isinstance(source, str):
+        return None
+    meta = raw.get("metadata")
+    return make(source, metadata={"nbgrader": meta["nbgrader"]} if isinstance(meta, dict) and "nbgrader" in meta
+                else {})
+
+
+@lru_cache(maxsize=1)
+def _validator() -> MetadataValidator:
+    return MetadataValidator()
+
+
+def _valid(cell) -> bool:
+    """Whether nbgrader accepts the cell's nbgrader metadata (schema version, types, required keys)."""
+    try:
+        _validator().validate_cell(cell)
+        return True
+    except Exception:  # noqa: BLE001 - jsonschema, schema-version and plain type errors alike
+        return False
+
+
+def _repair_metadata(nb, rel) -> list[str]:
+    """Give each cell naming a release grade_id the release's metadata; strip metadata naming no release cell.
+
+    nbgrader overwrites a known cell's flags and points from the gradebook anyway; restoring them here also
+    mends metadata nbgrader would reject (wrong types, missing keys, another schema version)."""
+    reference = {_meta(c)["grade_id"]: c for c in rel.cells if "grade_id" in _meta(c)}
+    notes = []
+    for cell in nb.cells:
+        if "nbgrader" not in cell.metadata:
+            continue
+        gid = _meta(cell).get("grade_id")
+        known = reference.get(gid) if isinstance(gid, str) else None
+        if known is not None:
+            if cell.metadata.nbgrader != known.metadata.nbgrader:
+                if not _valid(cell):
+                    notes.append(f"the grading metadata of cell '{gid}' was damaged and was restored.")
+                cell.metadata.nbgrader = copy.deepcopy(known.metadata.nbgrader)
+        elif not _valid(cell) or any(_meta(cell).get(f) for f in _FLAGS):
+            label = f"'{gid}'" if isinstance(gid, str) else "without a valid id"
+            notes.append(f"a cell carried grading metadata ({label}) that matches no cell of this assignment; "
+                         "it was graded as an ordinary cell.")
+            del cell.metadata["nbgrader"]
+    return notes
+
+
+def _deduplicate(nb, rel) -> list[str]:
+    """Keep one cell per grade_id (copying a cell in Jupyter copies its grading metadata); the other copies
+    lose their metadata and run as ordinary cells, as nbgrader's own DeduplicateIds would leave them."""
+    order = {_meta(c)["grade_id"]: k for k, c in enumerate(rel.cells) if "grade_id" in _meta(c)}
+    where = defaultdict(list)
+    for i, cell in enumerate(nb.cells):
+        if _meta(cell).get("grade_id") in order:
+            where[_meta(cell)["grade_id"]].append(i)
+    single = {gid: idx[0] for gid, idx in where.items() if len(idx) == 1}
+    notes = []
+    for gid, idx in where.items():
+        if len(idx) == 1:
+            continue
+        ref = rel.cells[order[gid]]
+        if _meta(ref).get("solution"):  # the copy holding the answer; the last one, as the kernel saw it last
+            answered = [i for i in idx if nb.cells[i].source.strip() != ref.source.strip()]
+            keep = (answered or idx)[-1]
+        else:  # nbgrader restores its content; keep the copy whose place agrees with the release's order
+            keep = max(idx, key=lambda i: (sum((order[g] < order[gid]) == (j < i) for g, j in single.items()), i))
+        for i in idx:
+            if i != keep:
+                del nb.cells[i].metadata["nbgrader"]
+        notes.append(f"the cell '{gid}' appeared {len(idx)} times (copying a cell copies its grading tag); one "
+                     "was graded and the other copies ran as ordinary cells.")
+    return notes
+
+
+def _restore_grade_cells(nb, rel) -> list[str]:
     """Put deleted grade cells back after the nearest earlier cell that is still there.
 
     nbgrader's ``add_missing_cells`` assumes the cell before a deleted test is a solution or test cell and
     fails otherwise; once the cell is back, nbgrader overwrites it with the full version from the gradebook.
     """
-    nb, rel = nbformat.read(path, 4), nbformat.read(release, 4)
     present = grade_ids(nb)
     notes = []
     for k, cell in enumerate(rel.cells):
-        meta = cell.metadata.get("nbgrader", {})
+        meta = _meta(cell)
         if not meta.get("grade") or meta["grade_id"] in present:
             continue
-        earlier = [c.metadata["nbgrader"]["grade_id"] for c in rel.cells[:k] if "nbgrader" in c.metadata]
-        index = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)}
+        earlier = [_meta(c).get("grade_id") for c in rel.cells[:k] if "grade_id" in _meta(c)]
+        index = {_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
         after = max((index[g] for g in earlier if g in index), default=-1)
-        nb.cells.insert(after + 1, cell)
+        nb.cells.insert(after + 1, copy.deepcopy(cell))
         present.add(meta["grade_id"])
-        notes.append(f"{path.name}: the graded cell '{meta['grade_id']}' had been deleted and was restored.")
-    if notes:
-        nbformat.write(nb, path)
+        notes.append(f"the graded cell '{meta['grade_id']}' had been deleted and was restored.")
     return notes
 
 
@@ -142,36 +327,6 @@ def _find_renamed(submission: Path, expected: list[str], ids: set[str]) -> Path 
         try:
             if len(grade_ids(nbformat.read(path, 4)) & ids) >= len(ids) / 2:
                 return path
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unreadable extra file is simply not the renamed notebook
             continue
-    return None
-
-
-def _problem(path: Path, release: Path, locked: set[str]) -> str | None:
-    if not path.exists():
-        return "missing from the submission"
-    raw = path.read_bytes()
-    if not raw.strip():
-        return "the file is empty"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"the file is not UTF-8 text (byte {exc.start})"
-    try:
-        json.loads(text)
-        nb = nbformat.reads(text, as_version=4)
-        nbformat.validate(nb)
-    except json.JSONDecodeError as exc:
-        return f"the file is not valid notebook JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-    except Exception as exc:
-        return f"the file is not a valid Jupyter notebook ({type(exc).__name__})"
-    if not grade_ids(nb) & grade_ids(nbformat.read(release, 4)):
-        return "it is not this assignment's notebook (none of its graded cells are there)"
-    where = tampering(nb, locked)
-    if where:
-        return f"its code modifies the grader or the interpreter ({where}), which is not allowed"
-    for cell in nb.cells:  # nbgrader clears outputs anyway; dropping them early keeps huge images out of copies
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    nbformat.write(nb, path)
     return None

@@ -1,4 +1,4 @@
-"""Hostile and broken submissions for notebook 1, each with the score the grader must give (of 10).
+"""Hostile and broken submissions for notebook 1, each with the score the grader must give (of 12).
 
 Builders take the release and source notebooks of 01_softmax and write one student's folder.
 """
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -20,7 +21,7 @@ def softmax(z, axis=-1, temperature=1.0):
     return e / e.sum(axis=axis, keepdims=True)
 '''
 NB = "softmax.ipynb"
-FULL, NAIVE_SCORE = 10.0, 7.0
+FULL, NAIVE_SCORE = 12.0, 8.0
 
 
 def _answer(code):
@@ -64,6 +65,72 @@ def _big_image(src, rel):
     blob = "A" * (50 * 2**20)
     nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={"image/png": blob})]
     return nb
+
+
+def _index(nb, grade_id):
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _with_copy(nb, grade_id, where, source=None):
+    """``nb`` with a copy of cell ``grade_id`` (its nbgrader metadata included, as JupyterLab copies it)
+    inserted at index ``where`` (or after the original when None), optionally with another source."""
+    i = _index(nb, grade_id)
+    cell = copy.deepcopy(nb.cells[i])
+    cell.id = uuid.uuid4().hex[:8]  # JupyterLab gives a pasted cell a new id (but keeps its metadata)
+    cell.source = cell.source if source is None else source
+    nb.cells.insert(i + 1 if where is None else where, cell)
+    return nb
+
+
+def _damaged_metadata(nb):
+    nb.cells[_index(nb, "test_softmax_examples")].metadata.nbgrader.points = "three"   # wrong type
+    nb.cells[_index(nb, "softmax")].metadata.nbgrader.schema_version = 1                # outdated schema
+    del nb.cells[_index(nb, "demo")].metadata.nbgrader["locked"]                        # missing key
+    nb.cells[_index(nb, "intro")].metadata.nbgrader = "garbage"                         # not a mapping
+    return nb
+
+
+def _damaged_structure(nb):
+    data = json.loads(nbformat.writes(nb))
+    del data["cells"][_index(nb, "by-hand")]["source"]          # a cell nbformat rejects
+    data["cells"][_index(nb, "demo")]["outputs"] = [{"output_type": "bogus"}]
+    data["metadata"]["kernelspec"] = {"name": 42}
+    return json.dumps(data)
+
+
+def _metadata_cases(rel):
+    """Correct work (the release answered with GOOD) whose nbgrader metadata or encoding is disturbed the way
+    JupyterLab, editors and students disturb it: nobody may lose a point for that."""
+    good = lambda: _answer(GOOD)(rel, rel)  # noqa: E731
+    stub = "# YOUR CODE HERE\nraise NotImplementedError()"
+    own_meta = {"grade": False, "grade_id": "my_scratch", "locked": False, "schema_version": 3, "solution": True,
+                "task": False}
+    unknown = nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": {
+        "grade": True, "grade_id": "my_own_test", "locked": True, "points": 1, "schema_version": 3,
+        "solution": False, "task": False}})
+    nbs = {
+        "pastes_test_cell": (FULL, _with_copy(good(), "test_softmax_examples", None), "appeared 2 times"),
+        "pastes_test_cell_on_top": (FULL, _with_copy(good(), "test_softmax_examples", 0), "appeared 2 times"),
+        "answers_in_copied_solution": (FULL, _with_copy(copy.deepcopy(rel), "softmax", None, GOOD), "appeared 2 times"),
+        "stub_copy_below_answer": (FULL, _with_copy(good(), "softmax", None, stub), "appeared 2 times"),
+        "copies_written_answer": (FULL, _with_copy(good(), "written_max_shift", None, "My answer."), "appeared"),
+        "unknown_grade_cell": (FULL, (lambda nb: (nb.cells.append(unknown), nb)[1])(good()), "matches no cell"),
+        "own_cell_with_metadata": (FULL, (lambda nb: (nb.cells.insert(6, nbformat.v4.new_code_cell(
+            "scratch = 1", metadata={"nbgrader": own_meta})), nb)[1])(good()), "matches no cell"),
+        "damaged_metadata": (FULL, _damaged_metadata(good()), "was damaged and was restored"),
+        "tamper_in_copied_cell": (0.0, _with_copy(_answer(NAIVE_SOFTMAX)(rel, rel), "imports", 999,
+                                                  "import course_utils.grading.softmax as g\n"
+                                                  "g.large_logits = lambda f: None"), "modifies the grader"),
+    }
+    out = {name: (score, _write(nb), note) for name, (score, nb, note) in nbs.items()}
+    text = nbformat.writes(good())
+    latin = text.replace("def softmax", "# café au lait\\ndef softmax", 1)
+    out["latin1_file"] = (FULL, lambda f: (f / NB).write_bytes(latin.encode("latin-1", "replace")), "read as Latin-1")
+    out["utf8_bom"] = (FULL, lambda f: (f / NB).write_bytes(b"\xef\xbb\xbf" + text.encode()), None)
+    out["utf32_file"] = (FULL, lambda f: (f / NB).write_bytes(text.encode("utf-32")), "saved as UTF-32")
+    out["damaged_structure"] = (FULL, lambda f: (f / NB).write_text(_damaged_structure(good())),
+                                "structure was damaged")
+    return out
 
 
 # name -> (expected autograded score, how to make the notebook or the folder, note fragment or None)
@@ -111,11 +178,12 @@ def corpus(source: Path, release: Path):
     out["missing"] = (0.0, lambda f: (f / "notes.txt").write_text("forgot the notebook"), "missing")
     out["invalid_json"] = (0.0, lambda f: (f / NB).write_text(json.dumps(src)[:-200]), "not valid notebook JSON")
     out["empty_file"] = (0.0, lambda f: (f / NB).write_bytes(b""), "empty")
-    out["not_utf8"] = (0.0, lambda f: (f / NB).write_bytes(b"\xff\xfe" + json.dumps(src).encode("utf-16-le")),
-                       "not UTF-8")
+    out["not_utf8"] = (FULL, lambda f: (f / NB).write_bytes(b"\xff\xfe" + json.dumps(src).encode("utf-16-le")),
+                       "saved as UTF-16")
     other = copy.deepcopy(src)
     for cell in other.cells:
         if "nbgrader" in cell.metadata:
             cell.metadata.nbgrader.grade_id = "other_" + cell.metadata.nbgrader.grade_id
     out["other_assignment"] = (0.0, _write(other), "not this assignment")
+    out.update(_metadata_cases(rel))
     return out
