@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt
 
 from .softmax import softmax
 
-__all__ = ["plot_softmax_temperature", "plot_history", "plot_confusion_matrix", "plot_image_grid"]
+__all__ = ["plot_softmax_temperature", "plot_history", "plot_confusion_matrix", "plot_image_grid",
+           "plot_weight_templates"]
 
 
 def plot_softmax_temperature(z, temperatures=(0.5, 1.0, 2.0, 5.0), labels=None, ax=None):
@@ -82,3 +83,38 @@ def plot_image_grid(X, y_true, class_names, y_pred=None, ncols=8, fig=None):
         ax.set_title(title, fontsize=7, color="red" if wrong else "black")
     fig.tight_layout()
     return fig
+
+
+def plot_weight_templates(W, class_names, ax=None, ncols=5):
+    """The columns of a linear classifier's weights ``W`` : (784, K) as 28x28 templates in one image.
+
+    Each class's template is scaled by its own largest ``|w|`` and drawn on a diverging colormap centred
+    on 0 (red raises the class's score where the pixel is bright, blue lowers it), in a grid of ``ncols``
+    columns, each labelled with its class name. Returns ``ax``.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] != 784 or W.shape[1] != len(class_names):
+        raise ValueError(f"W must have shape (784, {len(class_names)}) (28x28 pixels, one column per class); "
+                         f"got {W.shape}")
+    if not np.isfinite(W).all():
+        raise ValueError("W contains NaN or inf; did the training diverge?")
+    if not (isinstance(ncols, (int, np.integer)) and ncols >= 1):
+        raise ValueError(f"ncols must be a positive int; got {ncols!r}")
+    k = W.shape[1]
+    nrows = -(-k // ncols)
+    scale = np.abs(W).max(axis=0)
+    scale[scale == 0] = 1
+    top, side = 8, 1  # blank pixels above each template (for its label) and beside it
+    tiles = np.full((nrows * (28 + top), ncols * (28 + side) + side), np.nan)
+    for j in range(k):
+        r, c = divmod(j, ncols)
+        y0, x0 = r * (28 + top) + top, c * (28 + side) + side
+        tiles[y0:y0 + 28, x0:x0 + 28] = (W[:, j] / scale[j]).reshape(28, 28)
+    ax = ax or plt.subplots(figsize=(2 * ncols, 2.3 * nrows))[1]
+    ax.imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
+    for j, name in enumerate(class_names):
+        r, c = divmod(j, ncols)
+        ax.text(c * (28 + side) + side + 13.5, r * (28 + top) + top - 1.5, name, ha="center", va="bottom",
+                fontsize=8)
+    ax.set_axis_off()
+    return ax

@@ -145,3 +145,46 @@ def test_nothing_left_open_between_tests():
     assert plt.get_fignums() == []
     plots.plot_softmax_temperature([0.0, 1.0])
     assert len(plt.get_fignums()) == 1
+
+
+# ------------------------------------------------------------------------------- plot_weight_templates
+def _template_image(ax):
+    (image,) = ax.get_images()
+    return np.ma.filled(image.get_array().astype(float), np.nan)
+
+
+def test_weight_templates_show_each_column_as_a_28x28_image_scaled_to_its_largest_weight():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(784, 4)) * np.array([1.0, 10.0, 0.1, 3.0])
+    ax = plots.plot_weight_templates(W, CLASSES, ncols=3)
+    assert isinstance(ax, Axes)
+    tiles = _template_image(ax)
+    # every column appears, reshaped row by row and divided by its own max |w|, exactly once
+    for j in range(4):
+        want = (W[:, j] / np.abs(W[:, j]).max()).reshape(28, 28)
+        hits = [(r, c) for r in range(tiles.shape[0] - 27) for c in range(tiles.shape[1] - 27)
+                if np.allclose(tiles[r:r + 28, c:c + 28], want, rtol=1e-6, atol=0, equal_nan=False)]
+        assert len(hits) == 1, f"template {j} found {len(hits)} times"
+    assert np.nanmax(np.abs(tiles)) == pytest.approx(1.0)
+    (image,) = ax.get_images()
+    assert image.get_clim() == (-1, 1)  # a diverging scale centred on 0
+    assert [t.get_text() for t in ax.texts] == CLASSES
+
+
+def test_weight_templates_draw_on_the_given_axes_and_survive_a_zero_column():
+    fig, ax = plt.subplots()
+    W = np.zeros((784, 4))
+    W[5, 1] = -2.0
+    assert plots.plot_weight_templates(W, CLASSES, ax=ax) is ax
+    assert plt.get_fignums() == [fig.number]
+    assert np.nanmin(_template_image(ax)) == -1.0 and np.isfinite(np.nanmax(_template_image(ax)))
+
+
+@pytest.mark.parametrize(("W", "match"), [
+    (np.zeros((783, 4)), "shape \\(784, 4\\)"),
+    (np.zeros((784, 3)), "shape \\(784, 4\\)"),
+    (np.full((784, 4), np.nan), "NaN or inf"),
+])
+def test_weight_templates_reject_bad_weights(W, match):
+    with pytest.raises(ValueError, match=match):
+        plots.plot_weight_templates(W, CLASSES)
