@@ -2,7 +2,7 @@
 
 * ``ada`` submits the instructor's solutions (full autograded marks);
 * ``ben`` submits the release untouched (0);
-* ``cy`` writes the lecture's naive softmax ``exp(z) / sum(exp(z))`` (loses only the stability points);
+* ``cy`` writes the lecture's naive softmax ``exp(z) / sum(exp(z))`` (loses the large-logit and dtype points);
 * ``dee`` hands every function to the ``course_utils`` reference (0 for those functions).
 """
 from __future__ import annotations

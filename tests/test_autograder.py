@@ -111,5 +111,5 @@ def test_demo_grades_every_notebook_as_expected():
         full = _autograded_max(a)
         assert float(rows["ada"][a]) == full, (a, rows["ada"])
         assert float(rows["ben"][a]) == 0, (a, rows["ben"])
-        assert float(rows["cy"][a]) == (full - 3 if a == A else full), (a, rows["cy"])
+        assert float(rows["cy"][a]) == (full - 4 if a == A else full), (a, rows["cy"])
         assert float(rows["dee"][a]) == (0 if a == A else full), (a, rows["dee"])

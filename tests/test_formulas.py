@@ -200,7 +200,7 @@ class Given(NamedTuple):
 QUOTES: dict[str, list[Quote | Given]] = {}  # filled per notebook in its section below
 #: Notebooks whose prose and comments are not yet fully registered: their completeness test is an expected
 #: failure until their helper registers every quoted number and removes them from this set.
-QUOTES_PENDING = {"01_softmax", "02_likelihood", "03_jacobian", "04_stability", "05_network"}
+QUOTES_PENDING = {"02_likelihood", "03_jacobian", "04_stability", "05_network"}
 
 _NUMBER = re.compile(r"(?:(?<![\w.)\]}])[-−])?(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+−]?\d+)?(?![\w])")
 
@@ -340,6 +340,42 @@ def check_softmax_definition():
     for v in large_logits(rng):
         assert_allclose(softmax(v), [float(p) for p in mp_softmax(v)], rtol=1e-12, atol=1e-300)
 
+
+X_HAND = "np.exp(np.array([2.0, 3.0, 5.0, 1.0]))"  # the worked example's exponentials, as the notebook computes them
+QUOTES["01_softmax"] = [
+    Given("intro", "logits of size $10^3$", "describes the hidden tests' inputs (a size, not a result)"),
+    Quote("by-hand", "[ 7.3891 20.0855 148.4132 2.7183]", X_HAND),
+    Quote("by-hand", "178.606", f"{X_HAND}.sum()"),
+    Quote("by-hand", "[0.0414 0.1125 0.831 0.0152]", "softmax(np.array([2.0, 3.0, 5.0, 1.0]))"),
+    Quote("part-a-md", "takes 83 % of the mass", "100 * softmax(np.array([2.0, 3.0, 5.0, 1.0]))[2]"),
+    Quote("part-a-md", "gets 1.5 %", "100 * softmax(np.array([2.0, 3.0, 5.0, 1.0]))[3]"),
+    # the notes' figures are the exponentials cut (not rounded) after 2 or 3 decimals, and their total
+    Quote("part-a-md", "7.38, 20.08, 148.41, 2.718 (7.3891 and 20.0855",
+          f"np.r_[np.floor({X_HAND}[:3] * 100) / 100, np.floor({X_HAND}[3] * 1000) / 1000, {X_HAND}[:2]]"),
+    Quote("part-a-md", "178.588 instead of 178.606",
+          f"[np.floor({X_HAND}[:3] * 100).sum() / 100 + np.floor({X_HAND}[3] * 1000) / 1000, {X_HAND}.sum()]"),
+    Quote("demo-md", "`[0.842 0.042 0.002 0.114]`: \"dog\" wins with 84 %",
+          "np.r_[softmax(np.array([5.0, 2.0, -1.0, 3.0])), 100 * softmax(np.array([5.0, 2.0, -1.0, 3.0]))[0]]"),
+    Quote("part-c-md", "$z = [3, 3, 1]$ the limit is $[0.5, 0.5, 0]$",
+          "np.r_[z_tied, softmax(z_tied, temperature=1e-3)]"),
+    Quote("sigmoid-demo", "sum 3.0956", "sigmoid(np.array([5.0, 2.0, -1.0, 3.0])).sum()"),
+    Quote("sigmoid-demo", "sum 1: one choice", "softmax(np.array([5.0, 2.0, -1.0, 3.0])).sum()"),
+    Given("part-d-md", "`np.exp(710.0)`", "an input: the first integer whose exp overflows in float64"),
+    Quote("part-d-md", r"$1.8 \times 10^{308} \approx e^{709.78}$",
+          "[np.finfo(np.float64).max / 1e308, 10, 308, np.log(np.finfo(np.float64).max)]"),
+    Given("part-d-md", r"logits up to $\pm 10^4$", "the size of the graded inputs, not a result"),
+    Quote("naive-demo", "[0.09 0.2447 0.6652], the same as softmax([0, 1, 2])",
+          "np.r_[softmax(np.array([1000.0, 1001.0, 1002.0])), 0, 1, 2]"),
+    Given("written_max_shift", "0.5 point: after", "points of the rubric"),
+    Given("written_max_shift", "0.5 point: with", "points of the rubric"),
+    Quote("written_max_shift", "about 709.78 above", "np.log(np.finfo(np.float64).max)"),
+    Quote("outlier-demo", "[0.09 0.2447 0.6652]", "softmax(np.array([1.0, 2.0, 3.0]))"),
+    Quote("outlier-demo", "takes 99.98 %", "100 * softmax(np.array([1.0, 2.0, 3.0, 12.0]))[3]"),
+    Given("summary", "section 4.1", "a section number of a reference"),
+    Given("summary", "section 6.2.2.3", "a section number of a reference"),
+    Given("summary", "section 3.2", "a section number of a reference"),
+    Given("summary", "abs/1706.03762", "an arXiv identifier"),
+]
 
 # ======================================================================= 02 — likelihood, cross-entropy
 def check_categorical_model():

@@ -108,19 +108,20 @@ def test_correct_student_passes_every_check(chk):
     chk(good_softmax)
 
 
-@pytest.mark.parametrize("chk", [c for c in CHECKS if c is not check.large_logits])
+@pytest.mark.parametrize("chk", [c for c in CHECKS if c is not check.keeps_dtype])
 def test_array_like_return_values_are_accepted(chk):
     chk(good_softmax_lists)
 
 
 def test_list_result_has_no_float32_dtype():
     with pytest.raises(GradingError, match=r"has dtype float64, expected float32"):
-        check.large_logits(good_softmax_lists)
+        check.keeps_dtype(good_softmax_lists)
 
 
 @pytest.mark.parametrize("name,seed", [("distributions", 10), ("order_and_shift", 11),
                                        ("batches_and_axis", 12),
-                                       ("temperature", 13)])
+                                       ("temperature", 13), ("large_logits", 14), ("large_logits", 15),
+                                       ("keeps_dtype", 16), ("masked_entries", 17)])
 def test_correct_student_passes_hidden_seeds(name, seed):
     getattr(check, name)(good_softmax, seed=seed)
 
@@ -220,7 +221,23 @@ def test_not_a_function(chk):
 def test_lost_float32_dtype():
     msg = r"has dtype float64, expected float32 \(keep the input's precision\)"
     with pytest.raises(GradingError, match=msg):
-        check.large_logits(float64_softmax)
+        check.keeps_dtype(float64_softmax)
+    check.large_logits(float64_softmax)   # one criterion per check: the dtype does not cost the stability points
+
+
+def test_naive_keeps_passing_masks_but_not_dtype_or_large_logits():
+    check.masked_entries(naive_softmax)
+    check.masked_entries(naive_softmax, seed=17)
+    with pytest.raises(GradingError, match=r"NaN"):
+        check.large_logits(naive_softmax, seed=14)
+
+
+def test_all_masked_slice_must_be_nan():
+    def zero_filled(z, axis=-1, temperature=1.0):
+        return np.nan_to_num(good_softmax(z, axis, temperature))
+
+    with pytest.raises(GradingError, match=r"softmax\(\[-inf, -inf\]\) must be \[nan nan\]"):
+        check.masked_entries(zero_filled)
 
 
 def test_ignored_temperature():
