@@ -3,8 +3,8 @@
 A model is a list ``[(W1, b1), ..., (WL, bL)]``, ``W_l : (D_{l-1}, D_l)``, ``b_l : (D_l,)``: ReLU after
 every hidden layer, C logits out; ``sizes=[784, 10]`` is the linear softmax classifier. A layer is a
 forward returning ``(out, cache)`` and a backward mapping ``dL/dout`` to gradients; all stays in the
-parameters' dtype (float32 by default). Layers check shapes only; the functions that take a data set
-check its values and labels once per call, so the training loop itself runs unchecked.
+parameters' dtype (float32 by default). Layers check shapes only; the functions that take a model and a
+data set check them once per call, so the training loop checks only each batch's logits (through the loss).
 """
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ._checks import as_float_array, as_labels
-from .likelihood import one_hot
+from .likelihood import cross_entropy, cross_entropy_grad, one_hot
 from .softmax import softmax
-from .stability import _log_softmax
 
 __all__ = ["dense_backward", "dense_forward", "evaluate", "init_mlp", "linear_loss_and_grad", "mlp_backward",
            "mlp_forward", "mlp_loss_and_grads", "mse_softmax_loss", "predict", "relu_backward", "relu_forward",
@@ -95,21 +94,7 @@ def softmax_cross_entropy(logits, y):
     * ``loss`` : float, ``-(1/N) sum_i log softmax(logits_i)[y_i]`` (through :func:`log_softmax`, so no overflow)
     * ``dlogits`` : (N, C), dtype of ``logits``, ``(softmax(logits) - onehot(y)) / N``.
     """
-    return _cross_entropy(*_check_logits(logits, y))
-
-
-def _cross_entropy(logits, y):
-    """:func:`softmax_cross_entropy` of checked labels (the logits are checked by ``log_softmax``'s internals).
-
-    The gradient reuses the log-probabilities' buffer: ``softmax = exp(log_softmax)``, nothing recomputed.
-    """
-    rows = np.arange(y.shape[0])
-    logp = _log_softmax(logits, 1)
-    loss = -float(logp[rows, y].mean())
-    dlogits = np.exp(logp, out=logp)
-    dlogits[rows, y] -= 1
-    dlogits /= y.shape[0]
-    return loss, dlogits
+    return cross_entropy(logits, y), cross_entropy_grad(logits, y)  # notebook 2's loss, notebook 3's gradient
 
 
 def mse_softmax_loss(logits, y):
@@ -202,27 +187,10 @@ def mlp_backward(dlogits, caches):
 
 
 def _loss_and_grads(params, X, y, loss, reg):
-    """:func:`mlp_loss_and_grads` of a checked model and batch, with the layers inlined for speed.
-
-    The same operations as ``mlp_forward``, the loss and ``mlp_backward`` (so the same numbers), minus
-    their per-call checks and copies: ReLU runs in place on the dense output (it is its own cache) and its
-    backward masks ``dL/dh`` in place.
-    """
-    inputs, h = [], X  # the input of every dense layer
-    for i, (W, b) in enumerate(params):
-        inputs.append(h)
-        h = h @ W
-        h += b
-        if i < len(params) - 1:
-            np.maximum(h, 0, out=h)
-    value, d = _cross_entropy(h, y) if loss == "ce" else _LOSSES[loss](h, y)
-    grads = [None] * len(params)
-    for i in range(len(params) - 1, -1, -1):
-        h = inputs[i]
-        grads[i] = (h.T @ d, d.sum(axis=0))
-        if i:
-            d = d @ params[i][0].T
-            d *= h > 0  # relu_backward: h is the ReLU output of layer i - 1
+    """:func:`mlp_loss_and_grads` of a checked model (the training loop calls it without the checks)."""
+    logits, caches = mlp_forward(params, X)
+    value, dlogits = _LOSSES[loss](logits, y)
+    grads = mlp_backward(dlogits, caches)
     if reg:
         for (W, _), (dW, _) in zip(params, grads):
             value += 0.5 * reg * float(np.vdot(W, W))
@@ -262,18 +230,9 @@ def linear_loss_and_grad(W, b, X, y, reg=0.0):
 
 
 def _predict(params, X, chunk=8192):
-    return np.concatenate([_logits(params, X[i:i + chunk]).argmax(axis=1) for i in range(0, X.shape[0], chunk)])
-
-
-def _logits(params, X):
-    """``mlp_forward(params, X)[0]`` for a checked model, keeping no caches (ReLU in place)."""
-    h = X
-    for i, (W, b) in enumerate(params):
-        h = h @ W
-        h += b
-        if i < len(params) - 1:
-            np.maximum(h, 0, out=h)
-    return h
+    """Predicted classes of a checked model, a few thousand rows at a time (the caches of one chunk at most)."""
+    return np.concatenate([mlp_forward(params, X[i:i + chunk])[0].argmax(axis=1)
+                           for i in range(0, X.shape[0], chunk)])
 
 
 def predict(params, X):
@@ -315,17 +274,6 @@ def _check_lr_momentum(lr, momentum):
         raise ValueError(f"need lr > 0 and 0 <= momentum < 1; got lr={lr!r}, momentum={momentum!r}")
 
 
-def _momentum_step(params, grads, lr, velocity, momentum):
-    """:func:`sgd_step` with a velocity, for gradients nobody else holds: ``lr * g`` is formed in ``g``'s
-    own buffer instead of a temporary (the same float32 products, so the same numbers)."""
-    for (W, b), (dW, db), (vW, vb) in zip(params, grads, velocity):
-        for p, g, v in ((W, dW, vW), (b, db, vb)):
-            g *= lr
-            v *= momentum
-            v -= g
-            p += v
-
-
 def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, momentum=0.9, reg=0.0,
           loss="ce", seed=0, progress=True, lr_decay=None):
     """Minibatch SGD with momentum; updates ``params`` in place and returns the history.
@@ -357,9 +305,6 @@ def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, m
             raise ValueError(f"lr_decay must map epochs 0..{num_epochs - 1} to factors > 0; got {epoch!r}: {factor!r}")
     velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
     rng = np.random.default_rng(seed)
-    # Each batch is gathered into one reused C-contiguous buffer (mode="clip" skips np.take's extra copy;
-    # the indices are valid anyway).
-    batch = np.empty((min(batch_size, X.shape[0]), X.shape[1]), dtype=X.dtype)
     history = {"loss": [], "train_acc": [], "val_acc": [], "time": []}
     bar = tqdm(range(num_epochs), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -368,15 +313,14 @@ def train(params, X, y, *, X_val=None, y_val=None, num_epochs, batch_size, lr, m
         order = rng.permutation(X.shape[0])
         for i in range(0, X.shape[0], batch_size):
             idx = order[i:i + batch_size]
-            xb = np.take(X, idx, axis=0, out=batch[:idx.shape[0]], mode="clip")
             try:  # the data were checked, so a bad value here means the weights blew up
-                value, grads = _loss_and_grads(params, xb, y[idx], loss, reg)
+                value, grads = _loss_and_grads(params, X[idx], y[idx], loss, reg)
                 if not math.isfinite(value):
                     raise ValueError(f"loss = {value}")
             except ValueError as exc:
                 raise FloatingPointError(f"training diverged in epoch {epoch + 1} ({exc}); "
                                          f"lower lr (now {lr}) or reg (now {reg})") from None
-            _momentum_step(params, grads, lr, velocity, momentum)
+            sgd_step(params, grads, lr, velocity, momentum)
             total += value * idx.shape[0]
         history["time"].append(time.perf_counter() - start)
         history["loss"].append(total / X.shape[0])
