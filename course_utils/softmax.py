@@ -5,12 +5,12 @@ textbook one-liner kept on purpose so notebook 4 can show it overflowing.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from ._checks import as_float_array, check_axis
-from .stability import _checked_max, _input_and_axis, _softmax
 
 __all__ = ["softmax", "softmax_naive", "sigmoid"]
 
@@ -32,27 +32,46 @@ def softmax(z, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     -------
     p : ndarray, same shape and dtype as ``z``
         ``p_i = exp((z_i - m) / T) / sum_j exp((z_j - m) / T)`` with ``m = max_j z_j``. A slice that is
-        entirely ``-inf`` has no distribution and comes back as NaN (as in SciPy). With ``T = 1``, ``exp``
-        is taken at the exact shift (the rounding of ``z_i - m`` is carried along), so every entry is within
-        a few ulp of the exact value; with ``T != 1`` the rounding of ``(z_i - m) / T`` stays in.
+        entirely ``-inf`` has no distribution and comes back as NaN (as in SciPy).
+
+    Notes
+    -----
+    The arithmetic runs in float64 (float16 and float32 results are rounded once, at the end), so ``T`` never
+    rounds to 0 as it would in float16 or float32. As ``T -> 0`` the result tends to the arg-max: 1 on the
+    maximum and 0 elsewhere, or ``1/k`` on each of ``k`` tied maxima; a ``T`` small enough to push every
+    other ``(z_i - m) / T`` below the float range gives that limit exactly. As ``T -> inf`` it tends to the
+    uniform distribution over the unmasked entries.
+
+    In float64, ``exp`` turns the rounding of ``x_i = (z_i - m) / T`` (up to ``|x_i| 2**-53``) into the same
+    relative error, up to ``2 |x_i|`` ulp; where ``x_i`` is exact (entries near the max, integer logits)
+    the result is within a few ulp. SciPy's softmax has the same error.
     """
-    z, axis = _input_and_axis(z, axis)
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature must be a real number > 0; got {temperature!r}")
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0; got {temperature!r}")
-    if temperature == 1.0:
-        return _softmax(z, axis)  # exp taken at the exact shift z - m (see stability._exp_sums)
-    m = _checked_max(z, axis)  # also rejects NaN and +inf
-    # Shift first, then divide by T: z - m <= 0, so z / T cannot overflow to +inf for small T.
-    # Differences beyond the float range round to -inf (exp gives 0, the right answer).
-    # One buffer holds d, then exp(d), then the result.
+    z = as_float_array(z, "z", allow_inf=True)
+    axis = check_axis(axis, z.ndim)
+    T = _check_temperature(temperature)
+    m = z.max(axis=axis, keepdims=True)
+    m[m == -np.inf] = 0  # an all -inf slice: -inf - (-inf) would be NaN
+    # z - m <= 0, so exp cannot overflow; z - m or (z - m) / T below the float range rounds to -inf, whose
+    # exp is the right 0, and the maxima stay 0. An all -inf slice divides 0 by 0 below: NaN, as documented.
     with np.errstate(over="ignore", invalid="ignore"):
-        e = np.subtract(z, np.where(m == -np.inf, 0, m))
-        e /= np.asarray(temperature, dtype=z.dtype)
+        e = np.subtract(z, m, dtype=np.promote_types(z.dtype, np.float64))
+        e /= T
         np.exp(e, out=e)
         e /= e.sum(axis=axis, keepdims=True)
-        return e
+    return e.astype(z.dtype, copy=False)
+
+
+def _check_temperature(temperature) -> float:
+    """``temperature`` as a float, or TypeError (not a real number) / ValueError (not finite and > 0)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"temperature must be a real number > 0; got {temperature!r}")
+    try:
+        T = float(temperature)
+    except OverflowError:  # an int beyond the float range
+        T = math.inf
+    if not (math.isfinite(T) and T > 0):
+        raise ValueError(f"temperature must be a finite number > 0 (in float64); got {temperature!r}")
+    return T
 
 
 def softmax_naive(z, axis: int = -1) -> np.ndarray:

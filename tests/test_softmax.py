@@ -205,6 +205,64 @@ def test_temperature_sharpens_and_flattens():
     assert cold > warm > hot
 
 
+def mp_softmax_t(z, T):
+    """Exact ``softmax(z / T)`` of float logits (60 digits, mpf values); -inf entries give exactly 0."""
+    with mpmath.workdps(60):
+        zs = [mpmath.mpf(float(v)) if np.isfinite(v) else None for v in z]
+        m = max(v for v in zs if v is not None)
+        x = [None if v is None else (v - m) / mpmath.mpf(T) for v in zs]
+        # exp(-1e6) is below every float's range: 0 there spares mpmath exponents like -1e600
+        e = [mpmath.mpf(0) if v is None or v < -1e6 else mpmath.exp(v) for v in x]
+        q = mpmath.fsum(e)
+        return [v / q for v in e], [0.0 if v is None else float(v) for v in x]
+
+
+def ulps(got, exact, dtype) -> np.ndarray:
+    """|got - exact| in ulps (of ``dtype``) of the exact value, element by element."""
+    with mpmath.workdps(60):
+        return np.array([float(abs(mpmath.mpf(float(g)) - e)) / float(np.spacing(np.abs(dtype(float(e)))))
+                         for g, e in zip(got, exact)])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("t", [1e-300, 1e-50, 1e-8, 1e-3, 0.37, 1.0, 3.0, 1e5, 1e39, 1e300])
+def test_temperature_matches_mpmath_in_every_dtype(dtype, t):
+    """softmax(z / T) against mpmath for temperatures that underflow or overflow float16/32 (1e-8, 1e5).
+    float16 and float32 are computed in float64 and rounded once (<= 1 ulp); in float64 the rounding of
+    (z_i - m) / T is amplified by exp into up to 2 |z_i - m| / T ulp, as in any float64 softmax."""
+    z = np.concatenate([np.random.default_rng(3).normal(scale=4, size=7), [3.5, 3.5, -np.inf, 12.0]])
+    z = z.astype(dtype)
+    p = softmax(z, temperature=t)
+    exact, x = mp_softmax_t(z, t)
+    assert p.dtype == dtype and np.isfinite(p).all()
+    assert p[z == -np.inf] == 0
+    bound = 1 if dtype != np.float64 else 6 + 2 * np.abs(x)
+    assert (ulps(p, exact, dtype) <= bound).all()
+
+
+@pytest.mark.parametrize("dtype,t", [(np.float16, 1e-8), (np.float32, 1e-50), (np.float64, 1e-320),
+                                     (np.float16, 1e-3), (np.float32, 1e-40)])
+def test_cold_limit_is_the_arg_max_in_every_dtype(dtype, t):
+    """T below the dtype's range (float16: 1e-8 rounds to 0) must not give 0/0: the T -> 0 limit is one-hot
+    on the max, and splits the mass equally among tied maxima."""
+    def check(z, want):
+        p = softmax(np.array(z, dtype=dtype), temperature=t)
+        assert p.dtype == dtype
+        np.testing.assert_array_equal(p, np.array(want, dtype=dtype))
+
+    check([1, 0], [1, 0])
+    check([0, 2, -1, 2, 2], [0, 1 / 3, 0, 1 / 3, 1 / 3])
+    check([[-np.inf, 5, 5], [1, 0, 0]], [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_hot_limit_is_uniform_over_unmasked_entries(dtype):
+    """T beyond the dtype's range (float16: 1e5 rounds to inf) gives the uniform limit, and a masked entry
+    stays 0 (-inf / inf would be NaN)."""
+    p = softmax(np.array([-np.inf, 1, 0, -2], dtype=dtype), temperature=1e40)
+    np.testing.assert_array_equal(p, np.array([0, 1 / 3, 1 / 3, 1 / 3], dtype=dtype))
+
+
 def test_temperature_accepts_numpy_scalars():
     z = np.array([1.0, 2.0])
     np.testing.assert_allclose(softmax(z, temperature=np.float32(2.0)), sps.softmax(z / 2))
@@ -359,7 +417,9 @@ def test_bad_axis(f, axis, exc):
 @pytest.mark.parametrize("t,exc", [(0, ValueError), (0.0, ValueError), (-1.0, ValueError),
                                    (np.inf, ValueError),
                                    (np.nan, ValueError), ("2", TypeError), (None, TypeError),
-                                   (True, TypeError), (np.array([1.0, 2.0]), TypeError), (1j, TypeError)])
+                                   (True, TypeError), (np.array([1.0, 2.0]), TypeError), (1j, TypeError),
+                                   pytest.param(10**400, ValueError, id="int-beyond-float"),
+                                   pytest.param(np.longdouble(2) ** -20000, ValueError, id="below-float64")])
 def test_bad_temperature(t, exc):
     with pytest.raises(exc, match=r"temperature"):
         softmax(np.zeros(3), temperature=t)
