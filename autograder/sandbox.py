@@ -1,0 +1,349 @@
+"""The sandbox every grading kernel runs in: Linux namespaces, entered by the forked kernel process itself.
+
+bubblewrap can only sandbox a command it executes: around the zygote, one sandbox would hold a whole batch
+of kernels; around a plain kernel, the warm fork is lost. So the forked child enters namespaces itself with
+unshare(2) (ctypes, standard library only), and every kernel gets a sandbox of its own:
+
+* own mount, network, PID, IPC and UTS namespaces (and a user namespace mapping only its own uid when the
+  grader is not root); then one more fork: the child is PID 1 of the new PID namespace and becomes the
+  kernel, while the caller stays outside as its supervisor (same pid, same process group, so the grader's
+  signals and kills work as before). When PID 1 exits, the system kills everything it started; the kernel
+  dies with its supervisor and the supervisor with its parent (PR_SET_PDEATHSIG).
+* a new root built from an allow-list: the system and the Python environment read-only, the scratch folder
+  read-write at WORKDIR (the working directory), the policy's ``keep`` paths read-write at their own place
+  (the kernel's connection file and sockets: path-based Unix sockets work across network namespaces), a
+  private /tmp, $HOME and /dev/shm sharing one size-limited tmpfs, a minimal /dev, its own /proc. Nothing
+  else of the machine is visible (instructor's home, course folder, other kernels and their /proc entries).
+* the network namespace has only its own loopback, so 127.0.0.1 is not the machine's.
+* limits (address space, processes, no core dumps) set in the kernel itself; then, as root, a uid of its own
+  per kernel (UID_BASE + supervisor pid, a range no distribution or systemd allocates), every capability
+  dropped (bounding set included) and no_new_privs, so no setuid program gives any of it back.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import functools
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+__all__ = ["HOME", "WORKDIR", "UID_BASE", "SandboxError", "SandboxPolicy", "default_readonly", "enter_sandbox",
+           "sandbox_problem"]
+
+HOME = "/home/student"
+WORKDIR = HOME + "/work"
+UID_BASE = 0x70000000
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+_NEWNS, _NEWUTS, _NEWIPC, _NEWUSER, _NEWPID, _NEWNET = 0x20000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
+_RDONLY, _NOSUID, _NODEV, _NOEXEC, _REMOUNT, _BIND, _REC, _PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+_ATIME = {"noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
+_STRICTATIME, _DETACH = 1 << 24, 2
+_PDEATHSIG, _CAPBSET_DROP, _NO_NEW_PRIVS, _CAP_AMBIENT, _AMBIENT_CLEAR_ALL = 1, 24, 38, 47, 4
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+_USERNS_SWITCHES = (  # (file, the value that forbids user namespaces to unprivileged users, the fix)
+    ("/proc/sys/kernel/unprivileged_userns_clone", "0", "sudo sysctl -w kernel.unprivileged_userns_clone=1"),
+    ("/proc/sys/user/max_user_namespaces", "0", "sudo sysctl -w user.max_user_namespaces=15000"),
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+     "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"))
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SandboxError(OSError):
+    """A step of entering the sandbox failed; the message names the step and its path."""
+
+
+@functools.cache
+def default_readonly() -> tuple[str, ...]:
+    """The system folders and this interpreter's environment: its prefixes, plus the package folders of
+    editable installs (PEP 610), not the repository around them (which holds solutions/ and source/)."""
+    paths = {*_SYSTEM, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for dist in importlib.metadata.distributions():
+        if json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
+            names = (dist.read_text("top_level.txt") or dist.metadata["Name"].replace("-", "_")).split()
+            specs = [importlib.util.find_spec(name) for name in names]
+            paths.update(p for s in specs if s for p in s.submodule_search_locations or [s.origin] if p)
+    return tuple(sorted(p for p in paths if not any(_inside(p, q) and p != q for q in paths)))
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """What a grading kernel may see and use (picklable; built once by the grader).
+
+    ``readonly``: paths shown read-only at their own place; ``hide``: paths inside those, shown empty;
+    ``keep``: paths shown read-write at their own place and handed to the kernel's uid, e.g.
+    ``dataclasses.replace(policy, keep=(kernel_dir,))`` for the folder of its connection file and sockets;
+    ``memory_bytes``: RLIMIT_AS; ``max_processes``: RLIMIT_NPROC (threads count too); ``tmp_bytes``: memory
+    for /tmp, $HOME and /dev/shm together; ``uid``: the uid and gid a root grader drops to (None: UID_BASE +
+    the supervisor's pid, so kernels running at the same time never share a uid).
+    """
+    memory_bytes: int = 4 * 2**30
+    max_processes: int = 256
+    tmp_bytes: int = 512 * 2**20
+    readonly: tuple[str, ...] = field(default_factory=default_readonly)
+    hide: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+    uid: int | None = None
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """None if grading kernels can be sandboxed on this machine, else one sentence: the cause and the fix.
+
+    Tried for real: a child process enters a sandbox as a kernel would (a subprocess, so that no thread of
+    the caller is forked).
+    """
+    if sys.platform != "linux":
+        return (f"the grading sandbox needs Linux namespaces and this is {platform.system()}: grade on Linux, "
+                "or pass --no-sandbox")
+    for path, forbidden, fix in _USERNS_SWITCHES if os.geteuid() != 0 else ():
+        if os.path.exists(path) and open(path).read().strip() == forbidden:
+            return f"user namespaces are switched off for non-root users ({path} is {forbidden}): run `{fix}`, " \
+                   "or grade as root, or pass --no-sandbox"
+    trial = subprocess.run([sys.executable, "-c", "from autograder.sandbox import _trial; _trial()"],
+                           capture_output=True, text=True, timeout=120)
+    if trial.returncode == 0:
+        return None
+    cause = (trial.stderr.strip().splitlines() or [f"exit status {trial.returncode}"])[-1]
+    if os.geteuid() == 0 and "not permitted" in cause:
+        return (f"the grading sandbox cannot be set up ({cause}): root here lacks CAP_SYS_ADMIN, as in a default "
+                "container; run the container with --cap-add SYS_ADMIN --security-opt seccomp=unconfined "
+                "--security-opt apparmor=unconfined, or pass --no-sandbox")
+    if "not permitted" in cause:
+        return (f"the grading sandbox cannot be set up ({cause}): this system does not let non-root users create "
+                "user namespaces (a container's seccomp or AppArmor policy?); grade as root, or pass --no-sandbox")
+    return f"the grading sandbox cannot be set up ({cause}); pass --no-sandbox to grade without it"
+
+
+def _trial() -> None:
+    """sandbox_problem's trial run: a forked child enters a sandbox with the default policy; exit status 0 if
+    it arrived as PID 1 in its scratch folder, else the error is the last line on stderr."""
+    scratch = tempfile.mkdtemp()
+    try:
+        kernel = os.fork()
+        if kernel == 0:
+            code = 1
+            try:
+                enter_sandbox(SandboxPolicy(), scratch)
+                code = 0 if (os.getpid(), os.getcwd()) == (1, WORKDIR) else 2
+            except BaseException as exc:
+                print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            os._exit(code)
+        code = os.waitstatus_to_exitcode(os.waitpid(kernel, 0)[1])
+    finally:
+        shutil.rmtree(scratch)
+    sys.exit(code)
+
+
+def enter_sandbox(policy: SandboxPolicy, scratch: str) -> None:
+    """Put this process in a new sandbox; call it in a freshly forked, single-threaded child.
+
+    Returns in the sandboxed kernel process (PID 1 of its namespace, working directory WORKDIR showing
+    ``scratch``, HOME/TMPDIR/MPLCONFIGDIR/JUPYTER_RUNTIME_DIR inside the sandbox). The calling process never
+    returns: it supervises the kernel and exits with its status. Raises SandboxError (or OSError) on failure.
+    """
+    root = os.geteuid() == 0
+    uid = (UID_BASE + os.getpid() if policy.uid is None else policy.uid) if root else os.geteuid()
+    gid = uid if root else os.getegid()
+    scratch, machine, parent = os.path.realpath(scratch), platform.machine(), os.getppid()
+    if machine not in _PIVOT_ROOT:
+        raise SandboxError(38, f"pivot_root: system call number unknown on {machine}")
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _call(_libc.unshare(_NEWNS | _NEWNET | _NEWPID | _NEWIPC | _NEWUTS | (0 if root else _NEWUSER)), "unshare")
+    if not root:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    alive, alive_w = os.pipe()
+    kernel = os.fork()
+    if kernel:
+        _supervise(kernel, parent)
+    os.close(alive_w)
+    _build_root(_plan(policy, scratch), policy, machine)
+    for top in (WORKDIR, *policy.keep) if root else ():
+        _chown_tree(top, uid, gid)
+    for depth in range(5):  # $HOME and the runtime folder of Jupyter inside it
+        folder = os.path.join(HOME, *".local/share/jupyter/runtime".split("/")[:depth])
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chown(folder, uid, gid)
+    _loopback_up()
+    for limit, value in ((resource.RLIMIT_AS, policy.memory_bytes), (resource.RLIMIT_NPROC, policy.max_processes),
+                         (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(limit, (value, value))
+    _set_environment()
+    _drop_privileges(uid, gid, root)
+    _prctl(_PDEATHSIG, signal.SIGKILL)
+    if select.select([alive], [], [], 0)[0]:  # end of file: the supervisor died before PDEATHSIG was set
+        os._exit(1)
+    os.close(alive)
+
+
+def _supervise(kernel: int, parent: int) -> None:
+    """The caller's part: wait for the kernel, exit with its status, die with our own parent."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader interrupts the kernel through the group
+        _prctl(_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == parent:
+            code = os.waitstatus_to_exitcode(os.waitpid(kernel, 0)[1])
+    finally:
+        os._exit(code if code >= 0 else 128 - code)
+
+
+def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
+    """The new root's mounts as (target, kind, source), parents before children; sources on the host."""
+    ops = [("/proc", "proc", ""), ("/dev", "tmpfs", ""), ("/dev/shm", "rw", "/private/shm"),
+           ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/old" + scratch)]
+    ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES]
+    for kind, group in (("ro", policy.readonly), ("hide", policy.hide), ("rw", policy.keep)):
+        for path in group:
+            path = os.path.abspath(path)
+            if os.path.islink(path) and kind == "ro":
+                ops.append((path, "symlink", os.readlink(path)))
+            elif os.path.lexists(path):
+                ops.append((path, kind, "/old" + os.path.realpath(path)))
+    return sorted(ops, key=lambda op: (op[0].count("/") - (op[0] == "/"), op[1] == "hide"))
+
+
+def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine: str) -> None:
+    """Assemble the new root under /new of a staging tmpfs, make it read-only but for the writable places,
+    and switch to it, detaching the machine's root for good."""
+    _mount(None, "/", None, _REC | _PRIVATE)
+    _mount("tmpfs", "/tmp", "tmpfs", _NOSUID | _NODEV, "mode=0755")  # staging; pivot_root takes it off /tmp
+    for name in ("old", "new", "private"):
+        os.mkdir("/tmp/" + name)
+    _call(_libc.syscall(_PIVOT_ROOT[machine], b"/tmp", b"/tmp/old"), "pivot_root into the staging tmpfs")
+    os.chdir("/")
+    _mount("tmpfs", "/new", "tmpfs", _NOSUID | _NODEV, "mode=0755")
+    _mount("tmpfs", "/private", "tmpfs", _NOSUID | _NODEV, f"mode=0755,size={policy.tmp_bytes}")
+    for name, mode in (("tmp", 0o1777), ("shm", 0o1777), ("home", 0o700)):
+        os.mkdir("/private/" + name)
+        os.chmod("/private/" + name, mode)
+    open("/empty", "w").close()
+    writable = {"/new/proc"}
+    for target, kind, source in plan:
+        new = "/new" + target
+        if kind == "hide" and not os.path.lexists(new):
+            continue  # not shown anyway
+        if kind == "symlink":
+            if not os.path.lexists(new):
+                os.makedirs(os.path.dirname(new), exist_ok=True)
+                os.symlink(source, new)
+            continue
+        directory = kind in ("proc", "tmpfs") or os.path.isdir(source) or (kind == "hide" and os.path.isdir(new))
+        _mountpoint(new, directory)
+        if kind == "proc":
+            _mount("proc", new, "proc", _NOSUID | _NODEV | _NOEXEC)
+        elif kind == "tmpfs" or (kind == "hide" and directory):
+            _mount("tmpfs", new, "tmpfs", _NOSUID | _NODEV, "mode=0755,size=64k")
+        else:
+            _mount("/empty" if kind == "hide" else source, new, None, _BIND | (_REC if kind == "ro" else 0))
+            writable.update([new] if kind == "rw" else [])
+    for mountpoint, options in _mounts():
+        if (mountpoint == "/new" or mountpoint.startswith("/new/")) and mountpoint not in writable:
+            _read_only(mountpoint, options)
+    os.chdir("/new")
+    _call(_libc.syscall(_PIVOT_ROOT[machine], b".", b"."), "pivot_root into the new root")
+    _call(_libc.umount2(b".", _DETACH), "detach the machine's root")
+    os.chdir(WORKDIR)
+
+
+def _mountpoint(path: str, directory: bool) -> None:
+    """Create ``path`` (a folder, or an empty file to bind a file on) unless it exists."""
+    if os.path.lexists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if directory:
+        os.mkdir(path)
+    else:
+        open(path, "w").close()
+
+
+def _mounts() -> list[tuple[str, set[str]]]:
+    """This mount namespace's mount points (as this process sees them) and their per-mount options."""
+    unescape = functools.partial(re.sub, r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)))
+    with open("/old/proc/self/mountinfo") as f:
+        return [(unescape(line.split()[4]), set(line.split()[5].split(","))) for line in f]
+
+
+def _read_only(mountpoint: str, options: set[str]) -> None:
+    """Remount read-only, keeping the flags a user namespace may not change (nosuid, nodev, noexec, atime)."""
+    flags = _BIND | _REMOUNT | _RDONLY | _NOSUID | _NODEV | (_NOEXEC if "noexec" in options else 0)
+    flags |= sum(bit for name, bit in _ATIME.items() if name in options)
+    flags |= 0 if options & {"noatime", "relatime"} else _STRICTATIME
+    _mount(None, mountpoint, None, flags)
+
+
+def _chown_tree(top: str, uid: int, gid: int) -> None:
+    """Hand ``top`` and everything under it to the kernel's uid; symbolic links are never followed."""
+    os.chown(top, uid, gid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(top):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+
+
+def _loopback_up() -> None:
+    """Bring up the namespace's own loopback device (ioctl SIOCSIFFLAGS: IFF_UP | IFF_LOOPBACK | IFF_RUNNING)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s, 0x8914, struct.pack("16sh22x", b"lo", 0x1 | 0x8 | 0x40))
+
+
+def _set_environment() -> None:
+    """Point every per-user location into the sandbox's private home and /tmp."""
+    runtime = HOME + "/.local/share/jupyter/runtime"
+    os.environ.update(HOME=HOME, PWD=WORKDIR, TMPDIR="/tmp", USER="student", LOGNAME="student",
+                      MPLCONFIGDIR=HOME + "/.config/matplotlib", JUPYTER_RUNTIME_DIR=runtime, XDG_RUNTIME_DIR=runtime)
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        os.environ.pop(name, None)
+    tempfile.tempdir = None  # the zygote may have cached the grader's temporary folder
+
+
+def _drop_privileges(uid: int, gid: int, root: bool) -> None:
+    """Empty every capability set (bounding and ambient too), switch to the kernel's uid, set no_new_privs."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        for cap in range(int(f.read()) + 1):
+            _prctl(_CAPBSET_DROP, cap)
+    if root:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # _LINUX_CAPABILITY_VERSION_3
+    data = ctypes.create_string_buffer(24)  # effective, permitted, inheritable: all empty
+    _call(_libc.capset(header, data), "capset")
+    _prctl(_CAP_AMBIENT, _AMBIENT_CLEAR_ALL)
+    _prctl(_NO_NEW_PRIVS, 1)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
+    result = _libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data))
+    _call(result, f"mount {source or ''} on {target.removeprefix('/new') or '/'}")
+
+
+def _prctl(option: int, value: int = 0) -> None:
+    _call(_libc.prctl(option, ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+          f"prctl({option})")
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise SandboxError(code, f"{what}: {os.strerror(code)}")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
