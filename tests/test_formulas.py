@@ -695,6 +695,108 @@ def check_batch_grad_matrix():
             assert_sym_zero(sp.diff(Ls, r[j]) - (pj - int(j == t)) / 2, f"(P - Y)/N entry ({n}, {j})")
 
 
+def check_hessian_is_jacobian():
+    """nabla_z^2 L = d(s - e_y)/dz = J = diag(s) - s s^T for L = -log s_y, whatever y."""
+    z, _, s = sym_softmax(3)
+    S = sp.Matrix(s)
+    for y in range(3):
+        L = -sp.log(s[y])
+        hess = sp.hessian(L, z)
+        grad = sp.Matrix([sp.diff(L, v) for v in z])
+        assert_sym_zero(grad.jacobian(sp.Matrix(z)) - (S - sp.Matrix([int(j == y) for j in range(3)])).jacobian(
+            sp.Matrix(z)), f"d(s - e_y)/dz, y={y}")
+        assert_sym_zero(hess - (sp.diag(*s) - S * S.T), f"Hessian = diag(s) - s s^T, y={y}")
+    rng = np.random.default_rng(308)
+    v = rng.normal(scale=2.0, size=5)
+    p = sps.softmax(v)
+    for y in range(5):  # finite differences of SciPy's gradient of -log_softmax
+        H = fd_jacobian(lambda u, y=y: fd_grad(lambda w: -sps.log_softmax(w)[y], u, h=1e-4), v, h=1e-4)
+        assert_allclose(H, np.diag(p) - np.outer(p, p), rtol=1e-4, atol=1e-6)
+
+
+def check_jacobian_variance():
+    """v^T J v = sum_i s_i v_i^2 - (sum_i s_i v_i)^2 = Var_s(v) >= 0."""
+    z, _, s = sym_softmax(3)
+    v = sp.symbols("v0:3", real=True)
+    V, S = sp.Matrix(v), sp.Matrix(s)
+    quad = (V.T * (sp.diag(*s) - S * S.T) * V)[0, 0]
+    stage = sp.Add(*[s[i] * v[i] ** 2 for i in range(3)]) - sp.Add(*[s[i] * v[i] for i in range(3)]) ** 2
+    assert_sym_zero(quad - stage, "v^T J v = sum s v^2 - (sum s v)^2")
+    mean = sp.Add(*[s[i] * v[i] for i in range(3)])
+    assert_sym_zero(stage - sp.Add(*[s[i] * (v[i] - mean) ** 2 for i in range(3)]), "= Var_s(v)")
+    rng = np.random.default_rng(309)
+    for _ in range(20):
+        p = sps.softmax(rng.normal(scale=3.0, size=6))
+        w = rng.normal(size=6)
+        var = np.cov(w, aweights=p, bias=True)  # NumPy's weighted variance, an independent formula
+        assert np.isclose(w @ (np.diag(p) - np.outer(p, p)) @ w, var, rtol=1e-10, atol=1e-15) and var >= 0
+        assert np.linalg.eigvalsh(np.diag(p) - np.outer(p, p)).min() > -1e-15
+
+
+def check_convex_in_weights():
+    """d^2/dt^2 L(W + tD) = u^T J u >= 0 with u = D^T x, z = W^T x, L = -log softmax(z)_y."""
+    rng = np.random.default_rng(310)
+    for _ in range(5):
+        x, W, Dir = rng.normal(size=4), rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+        y = int(rng.integers(0, 3))
+        with mpmath.workdps(40):  # second derivative in t by mpmath's numerical differentiation
+            def loss_t(t):
+                zt = [sum((mpmath.mpf(W[d, k]) + t * Dir[d, k]) * x[d] for d in range(4)) for k in range(3)]
+                return mpmath.log(mpmath.fsum(mpmath.exp(v) for v in zt)) - zt[y]
+            second = float(mpmath.diff(loss_t, 0, 2))
+        p, u = sps.softmax(W.T @ x), Dir.T @ x
+        assert np.isclose(second, u @ (np.diag(p) - np.outer(p, p)) @ u, rtol=1e-10) and second >= 0
+    # and the loss is convex along the line: L(mid) <= mean of the ends
+    x, W1, W2 = rng.normal(size=4), rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    Lw = lambda W: -sps.log_softmax(W.T @ x)[1]
+    for a in np.linspace(0, 1, 11):
+        assert Lw((1 - a) * W1 + a * W2) <= (1 - a) * Lw(W1) + a * Lw(W2) + 1e-12
+
+
+QUOTES_PENDING.discard("03_jacobian")
+_LECTURE = "softmax(np.array([5.0, 2.0, -1.0, 3.0]))"
+QUOTES["03_jacobian"] = [
+    Given("intro", "logits of size $10^4$ instead of $10^3$", "the hidden tests' inputs"),
+    Given("intro", "§6.2.2.3", "a section number"),
+    Given("intro", "§3.1.5", "a section number"),
+    Given("part-b-md", "(hidden: $\\pm 10^4$)", "the hidden tests' inputs"),
+    Quote("part-b-demo-md", "`[ 0.133 -0.0353 -0.0018 -0.096 ]`", "J_lecture[0]"),
+    Quote("part-b-demo-md", "($0.842 \\cdot 0.158$", f"[{_LECTURE}[0], 1 - {_LECTURE}[0]]"),
+    Quote("part-b-demo-md", "`2.9e-11`", "err_b"),
+    Quote("chain-md", "[0.842 - 1,\\ 0.042,\\ 0.002,\\ 0.114] = [-0.158,\\ 0.042,\\ 0.002,\\ 0.114]",
+          f"np.r_[{_LECTURE}[0], 1, {_LECTURE}[1:], {_LECTURE} - np.eye(4)[0]]"),
+    Given("part-e-md", "(hidden: $\\pm 10^4$)", "the hidden tests' inputs"),
+    Quote("part-e-demo-md", "`[[-0.158 0.0419 0.0021 0.114 ]]`", "g_lecture"),
+    Quote("part-e-demo-md", "`1.4e-09`", "err_e"),
+    Given("gradcheck-md", "h=1e-5", "numerical_gradient's default step"),
+    Quote("gradcheck-md", "about 2.2e-16 in float64, 1.2e-07 in float32",
+          "[np.finfo(np.float64).eps, np.finfo(np.float32).eps]"),
+    Given("gradcheck-md", "From $h = 10^{-1}$ to $h = 10^{-4}$", "the steps h the cell tries"),
+    Quote("gradcheck-md", "a hundredfold, to 1.5e-10", "ctr_err[3]"),
+    Given("gradcheck-md", "the default $h = 10^{-5}$", "numerical_gradient's default step"),
+    Quote("gradcheck-md", "is 7.2e-11, the centred error is 5.2e-12, against 7.2e-07",
+          "[rounding64, ctr_err[4], fwd_err[4]]"),
+    Given("gradcheck-md", "at least `1e-8` in the denominator", "part of rel_error's definition"),
+    Quote("gradcheck-md", "is 1.9e-08 when", "worst_right[1.0]"),
+    Quote("gradcheck-md", "but 7.6e-06 with", "worst_right[2.0]"),
+    Quote("gradcheck-md", "at least 0.33", "best_wrong['no 1/N']"),
+    Quote("gradcheck-md", "no one-hot 1.0", "min(best_wrong['sign flipped'], best_wrong['diagonal only'], "
+                                             "best_wrong['no one-hot'])"),
+    Given("gradcheck-md", "below `1e-6` the gradient is right, above `1e-2` it is wrong",
+          "the course's stated thresholds (the cell asserts that they separate its right and wrong gradients)"),
+    Quote("gradcheck-md", "is 2.9e-02 here", "rounding32"),
+    Quote("gradcheck-md", "check gives 0.34", "err32"),
+    Given("gradcheck-demo", "h = 1e-1 ... 1e-8", "the steps h the cell tries"),
+    Given("gradcheck-demo", "from h = 1e-1 to 1e-4", "the steps h the cell tries"),
+    Given("gradcheck-demo", "h = 1e-5", "numerical_gradient's default step"),
+    Given("gradcheck-demo", "correct below 1e-6 for logits of size 1, every wrong formula above 1e-2",
+          "the stated thresholds, asserted by the cell"),
+    Given("gradcheck-demo", "cannot reach the 1e-6 line", "the stated threshold, asserted by the cell"),
+    Quote("mistakes-more-md", "at least 0.33", "best_wrong['no 1/N']"),
+    Given("summary", "below `1e-6` is right, above `1e-2` wrong", "the course's stated thresholds"),
+]
+
+
 # ================================================================================ 04 — log-sum-exp
 def check_shift_identity():
     """p_j = e^{z_j} / sum_k e^{z_k} = e^r e^{z_j} / (e^r sum_k e^{z_k}) = e^{z_j + r} / sum_k e^{z_k + r}."""
@@ -1054,6 +1156,10 @@ FORMULAS: dict[str, list[Formula]] = {
         Formula(r"S(z_1) = \frac{e^{z_1}}{e^{z_1} + e^{z_2} + e^{z_3}}", check_jacobian_three_outputs),
         Formula(r"= -\frac{1}{s_y} \, s_y (\delta_{yj} - s_j) = s_j - \delta_{yj}", check_ce_grad_chain_rule),
         Formula(r"\nabla_Z L = \frac{P - Y}{N}", check_batch_grad_matrix),
+        Formula(r"\nabla_z^2 L = \frac{\partial (s - e_y)}{\partial z} = J", check_hessian_is_jacobian),
+        Formula(r"v^\top J v = \sum_i s_i v_i^2 - \Big(\sum_i s_i v_i\Big)^2 = \operatorname{Var}_s(v) \ge 0",
+                check_jacobian_variance),
+        Formula(r"\frac{d^2}{dt^2} L(W + tD) = u^\top J\, u \ge 0, \qquad u = D^\top x", check_convex_in_weights),
     ],
     "04_stability": [
         Formula(r"= \frac{e^{z_j + r}}{\sum_k e^{z_k + r}}", check_shift_identity),

@@ -100,6 +100,30 @@ def own_work(name: str):
                            "re-implement it instead of delegating to a ready-made version")
 
 
+@contextmanager
+def given(func, **working):
+    """Inside the block, the names in ``working`` resolve to correct versions in ``func``'s own namespace.
+
+    A later exercise that calls an earlier one (``log_softmax`` calling the notebook's ``logsumexp``) is graded
+    on its own work: a bug in the earlier function costs points once, in that function's checks. The notebook's
+    names are restored afterwards; names it did not define are removed again.
+    """
+    namespace = getattr(func, "__globals__", None)
+    if not isinstance(namespace, dict):
+        yield
+        return
+    saved = {k: namespace[k] for k in working if k in namespace}
+    namespace.update(working)
+    try:
+        yield
+    finally:
+        for k in working:
+            if k in saved:
+                namespace[k] = saved[k]
+            else:
+                namespace.pop(k, None)
+
+
 def call(func, name: str, *args, **kwargs):
     """Call a student's ``func`` under :func:`own_work`; turn a crash into a readable failure.
 
