@@ -53,7 +53,7 @@ _NEWNS, _NEWUTS, _NEWIPC, _NEWUSER, _NEWPID, _NEWNET = 0x20000, 0x4000000, 0x800
 _RDONLY, _NOSUID, _NODEV, _NOEXEC, _REMOUNT, _BIND, _REC, _PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 _ATIME = {"noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
 _STRICTATIME, _DETACH = 1 << 24, 2
-_PDEATHSIG, _CAPBSET_DROP, _NO_NEW_PRIVS, _CAP_AMBIENT, _AMBIENT_CLEAR_ALL = 1, 24, 38, 47, 4
+_PDEATHSIG, _DUMPABLE, _CAPBSET_DROP, _NO_NEW_PRIVS, _CAP_AMBIENT, _AMBIENT_CLEAR_ALL = 1, 4, 24, 38, 47, 4
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 _USERNS_SWITCHES = (  # (file, the value that forbids user namespaces to unprivileged users, the fix)
     ("/proc/sys/kernel/unprivileged_userns_clone", "0", "sudo sysctl -w kernel.unprivileged_userns_clone=1"),
@@ -164,7 +164,8 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str) -> None:
         raise SandboxError(38, f"pivot_root: system call number unknown on {machine}")
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _call(_libc.unshare(_NEWNS | _NEWNET | _NEWPID | _NEWIPC | _NEWUTS | (0 if root else _NEWUSER)), "unshare")
-    if not root:
+    if not root:  # a process that switched uids itself is not dumpable, and so may not write its own maps
+        _prctl(_DUMPABLE, 1)
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)

@@ -1,0 +1,460 @@
+"""The grading sandbox (autograder/sandbox.py), proved from inside real sandboxed children.
+
+Each check forks this test process, enters a sandbox in the child exactly as a forked kernel does, runs a
+probe there and sends its findings back through a pipe; the host side is the oracle (what exists on the
+machine, what a server outside receives). Run as root, the grader's usual case; the same isolation is also
+checked for a grader that is not root (the child first becomes ``nobody``, then enters a user namespace).
+"""
+import ctypes
+import dataclasses
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+from jupyter_client import BlockingKernelClient
+from jupyter_client.connect import write_connection_file
+
+from autograder import sandbox
+from autograder.sandbox import HOME, UID_BASE, WORKDIR, SandboxPolicy, default_readonly, enter_sandbox
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is built from Linux namespaces")
+
+NOBODY = 65534
+CAPS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+
+
+def in_sandbox(probe, policy, scratch, *, user=None, wait=True):
+    """Run ``probe()`` in a sandbox entered by a forked child (first switched to uid ``user``, if given) and
+    return what it returned (JSON), or with ``wait=False`` the child's pid and a function that returns it."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            if user is not None:
+                os.setgroups([])
+                os.setresgid(user, user, user)
+                os.setresuid(user, user, user)
+            enter_sandbox(policy, scratch)
+            found = {"value": probe()}
+        except BaseException:
+            found = {"error": traceback.format_exc()}
+        os.write(write, json.dumps(found).encode())
+        os._exit(0)
+    os.close(write)
+
+    def result():
+        with os.fdopen(read, "rb") as f:
+            found = json.loads(f.read() or b'{"error": "the sandboxed child sent nothing"}')
+        os.waitpid(pid, 0)
+        if "error" in found:
+            pytest.fail("inside the sandbox:\n" + found["error"])
+        return found["value"]
+    return result() if wait else (pid, result)
+
+
+def status_of(pid="self"):
+    """A process's capability sets, no_new_privs flag and uids from /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.rstrip("\n").split(":\t", 1) for line in f)
+    return {name: fields[name] for name in (*CAPS, "NoNewPrivs", "Uid", "Gid", "Groups")}
+
+
+def write_fails(path):
+    try:
+        with open(os.path.join(path, "sandbox-probe-write"), "w"):
+            return False
+    except OSError:
+        return True
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sandbox_available():
+    problem = sandbox.sandbox_problem()
+    if problem and not os.environ.get("CI"):
+        pytest.skip(problem)
+    assert problem is None, problem  # CI runs as root on Linux: the sandbox must work there
+
+
+@pytest.fixture
+def world():
+    """A grading machine in miniature, outside /tmp and traversable by any uid: the scratch folder of the
+    submission, the kernel's own socket folder, the course (gradebook, solutions, source, other students)
+    and another kernel's scratch folder."""
+    root = Path(tempfile.mkdtemp(prefix="sandbox-test-", dir="/var/tmp"))
+    root.chmod(0o755)
+    for folder in ("scratch", "kernel", "other-scratch", "course/solutions/ps1", "course/source/ps1",
+                   "course/submitted/bob/ps1", "shown/solutions", "shown/pkg/sandboxprobe"):
+        (root / folder).mkdir(parents=True)
+    (root / "scratch/softmax.ipynb").write_text("{}")
+    (root / "scratch/data.csv").write_text("1,2\n")
+    (root / "course/gradebook.db").write_text("grades")
+    (root / "course/solutions/ps1/softmax.ipynb").write_text("answers")
+    (root / "other-scratch/secret.txt").write_text("someone else's work")
+    (root / "shown/solutions/answers.py").write_text("ANSWER = 42\n")
+    (root / "shown/pkg/sandboxprobe/__init__.py").write_text("VALUE = 'imported inside'\n")
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield root
+    shutil.rmtree(root)
+
+
+def policy_for(world, **changes):
+    return SandboxPolicy(**{"keep": (str(world / "kernel"),), **changes})
+
+
+def test_sandbox_problem_names_cause_and_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    message = sandbox.sandbox_problem.__wrapped__()
+    assert "Linux" in message and "--no-sandbox" in message
+    monkeypatch.setattr(sys, "platform", "linux")
+    switch = tmp_path / "unprivileged_userns_clone"
+    switch.write_text("0\n")
+    monkeypatch.setattr(sandbox, "_USERNS_SWITCHES", ((str(switch), "0", "sudo sysctl -w kernel.x=1"),))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    message = sandbox.sandbox_problem.__wrapped__()
+    assert "sudo sysctl -w kernel.x=1" in message and str(switch) in message
+
+
+def test_default_view_holds_the_python_environment_but_not_the_repository():
+    shown = default_readonly()
+    assert sys.prefix in shown and sys.base_prefix in shown
+    repo = Path(sandbox.__file__).resolve().parent.parent
+    assert str(repo / "course_utils") in shown and str(repo) not in shown
+
+
+def test_view_is_the_allow_list_only(world):
+    marker = Path(tempfile.mkdtemp(prefix="host-tmp-marker-"))  # in the machine's /tmp
+    home = Path.home()
+    hidden = [world / "course", world / "course/gradebook.db", world / "other-scratch", world / "shown", marker,
+              *(home / name for name in os.listdir(home))]
+    shown = set(default_readonly())
+
+    def probe():
+        return {"cwd": os.getcwd(), "files": sorted(os.listdir(".")), "tmp": os.listdir("/tmp"),
+                "shm": os.listdir("/dev/shm"), "root": sorted(os.listdir("/")),
+                "visible": [str(p) for p in hidden if os.path.lexists(p)],
+                "env": {k: os.environ[k] for k in ("HOME", "TMPDIR", "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR")},
+                "tempdir": tempfile.gettempdir()}
+
+    try:
+        found = in_sandbox(probe, policy_for(world), str(world / "scratch"))
+    finally:
+        marker.rmdir()
+    assert found["cwd"] == WORKDIR and found["files"] == ["data.csv", "softmax.ipynb"]
+    assert found["tmp"] == [] and found["shm"] == [] and found["tempdir"] == "/tmp"
+    # of the instructor's home, at most the way to a shown folder inside it (here pyenv's Python) is visible
+    assert [p for p in found["visible"] if not any(s.startswith(p + "/") for s in shown)] == []
+    tops = {p.split("/")[1] for p in shown | {str(world / "kernel")}} | {"proc", "dev", "tmp", "home"}
+    assert set(found["root"]) <= tops
+    assert found["env"]["HOME"] == HOME and found["env"]["TMPDIR"] == "/tmp"
+    assert all(v.startswith(HOME + "/") for k, v in found["env"].items() if k not in ("HOME", "TMPDIR"))
+
+
+def test_hidden_paths_inside_a_shown_tree_are_empty(world):
+    policy = policy_for(world, readonly=(*default_readonly(), str(world / "shown")),
+                        hide=(str(world / "shown/solutions"),))
+
+    def probe():
+        sys.modules.pop("sandboxprobe", None)
+        import sandboxprobe  # a package of the shown tree, imported fresh inside
+        return {"solutions": os.listdir(world / "shown/solutions"), "pkg": sandboxprobe.VALUE}
+
+    sys.path.insert(0, str(world / "shown/pkg"))
+    try:
+        found = in_sandbox(probe, policy, str(world / "scratch"))
+    finally:
+        sys.path.remove(str(world / "shown/pkg"))
+    assert found == {"solutions": [], "pkg": "imported inside"}
+
+
+def test_system_and_python_environment_read_only_but_importable(world):
+    import course_utils
+    import numpy
+    readonly = ["/usr", "/etc", sys.prefix, sys.base_prefix, os.path.dirname(numpy.__file__),
+                os.path.dirname(course_utils.__file__), "/", "/home", str(world / "kernel/..")]
+    script = ("import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt, numpy, sympy, course_utils\n"
+              "plt.plot([0, 1], [1, 0]); plt.savefig('plot.png'); print(sympy.diff(sympy.exp(sympy.Symbol('x'))))")
+
+    def probe():
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        return {"refused": [p for p in readonly if write_fails(p)], "out": run.stdout, "err": run.stderr[-3000:]}
+
+    found = in_sandbox(probe, policy_for(world), str(world / "scratch"))
+    assert found["refused"] == readonly
+    assert found["out"] == "exp(x)\n", found["err"]
+    assert (world / "scratch/plot.png").stat().st_size > 0  # written in the scratch folder, kept there
+
+
+def test_writes_outside_scratch_do_not_persist(world):
+    name = f"sandbox-persist-{os.getpid()}"
+    places = ["/tmp", HOME, "/dev/shm", "/var/tmp"]
+
+    def probe():
+        written = []
+        for place in places:
+            try:
+                Path(place, name).write_text("x")
+                written.append(place)
+            except OSError:
+                pass
+        Path(name).write_text("kept")
+        return written
+
+    assert in_sandbox(probe, policy_for(world), str(world / "scratch")) == ["/tmp", HOME, "/dev/shm"]
+    assert (world / "scratch" / name).read_text() == "kept"
+    assert not [p for p in ("/tmp", "/dev/shm", "/var/tmp", os.path.expanduser("~"), str(world))
+                if os.path.exists(os.path.join(p, name))]
+
+
+def _answer(server):
+    try:
+        conn, _ = server.accept()
+        conn.sendall(b"pong")
+        conn.close()
+    except OSError:  # nobody came before the fixture closed the server
+        pass
+
+
+@pytest.fixture
+def servers(world):
+    """A TCP server on the machine's 127.0.0.1, a Unix socket server in the kernel's folder and one on an
+    abstract address; each answers 'pong' to whoever connects."""
+    tcp = socket.create_server(("127.0.0.1", 0))
+    path = str(world / "kernel/server.sock")
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(path)
+    os.chmod(path, 0o777)
+    abstract = socket.socket(socket.AF_UNIX)
+    abstract.bind(f"\0sandbox-test-{os.getpid()}")
+    for server in (tcp, unix, abstract):
+        server.listen()
+        threading.Thread(target=_answer, args=(server,), daemon=True).start()
+    yield {"tcp": tcp.getsockname(), "unix": path, "abstract": abstract.getsockname()}
+    for server in (tcp, unix, abstract):
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+
+
+def network_probe(addresses):
+    def probe():
+        found = {}
+        for kind, family, address in (("tcp", socket.AF_INET, tuple(addresses["tcp"])),
+                                      ("unix", socket.AF_UNIX, addresses["unix"]),
+                                      ("abstract", socket.AF_UNIX, addresses["abstract"])):
+            try:
+                with socket.socket(family) as s:
+                    s.settimeout(5)
+                    s.connect(address)
+                    found[kind] = s.recv(4).decode()
+            except OSError as exc:
+                found[kind] = type(exc).__name__
+        return found
+    return probe
+
+
+def test_no_network_but_unix_sockets_in_kept_folder(world, servers):
+    found = in_sandbox(network_probe(servers), policy_for(world), str(world / "scratch"))
+    assert found["unix"] == "pong"
+    assert found["tcp"] != "pong" and found["abstract"] != "pong"
+
+
+def test_root_grader_runs_kernels_unprivileged_with_no_way_back(world):
+    def probe():
+        found = {"status": status_of(), "pid": os.getpid()}
+        try:
+            os.setuid(0)
+            found["setuid"] = "allowed"
+        except PermissionError:
+            found["setuid"] = "refused"
+        child = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True).stdout
+        found["child"] = [line for line in child.splitlines() if line.startswith(("Cap", "NoNewPrivs"))]
+        found["unshare"] = ctypes.CDLL(None).unshare(0x20000)  # CLONE_NEWNS needs CAP_SYS_ADMIN
+        return found
+
+    if os.geteuid() != 0:
+        pytest.skip("checks the root grader's uid switch")
+    found = in_sandbox(probe, policy_for(world), str(world / "scratch"))
+    uid = int(found["status"]["Uid"].split()[0])
+    assert uid >= UID_BASE and found["status"]["Uid"].split() == [str(uid)] * 4
+    assert found["status"]["Gid"].split() == [str(uid)] * 4 and found["status"]["Groups"].strip() == ""
+    assert all(int(found["status"][cap], 16) == 0 for cap in CAPS) and found["status"]["NoNewPrivs"] == "1"
+    assert found["setuid"] == "refused" and found["unshare"] == -1 and found["pid"] == 1
+    assert sorted(found["child"]) == sorted(f"{cap}:\t0000000000000000" for cap in CAPS) + ["NoNewPrivs:\t1"]
+    assert (world / "scratch/data.csv").stat().st_uid == uid  # the scratch folder was handed to the kernel
+
+
+def test_limits_are_applied_in_the_kernel_itself(world):
+    policy = policy_for(world, memory_bytes=3 * 2**30, max_processes=24)
+
+    def probe():
+        limits = [resource.getrlimit(r) for r in (resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_CORE)]
+        try:
+            bytearray(4 * 2**30)
+            memory = "allocated"
+        except MemoryError:
+            memory = "MemoryError"
+        children = []
+        try:
+            for _ in range(100):
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                children.append(pid)
+            forks = "unlimited"
+        except BlockingIOError:
+            forks = "refused"
+        return {"limits": limits, "memory": memory, "forks": forks, "children": len(children)}
+
+    found = in_sandbox(probe, policy, str(world / "scratch"))
+    assert found["limits"] == [[3 * 2**30] * 2, [24, 24], [0, 0]]
+    assert found["memory"] == "MemoryError" and found["forks"] == "refused" and found["children"] < 24
+
+
+def _processes_with(marker):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_other_kernels_are_invisible_and_nothing_outlives_a_kernel(world):
+    """Kernel A runs (and leaves a daemon behind that escaped its process group) while kernel B looks for it
+    through /proc and signals; once A exits, nothing it started is left."""
+    marker = f"{4000 + os.getpid() % 1000}.5"
+    release = world / "other-scratch/release"
+
+    def kernel_a():
+        subprocess.Popen(["sleep", marker], start_new_session=True)
+        while not os.path.exists("release"):  # until B has looked
+            time.sleep(0.02)
+        return "done"
+
+    a_pid, a_result = in_sandbox(kernel_a, policy_for(world, keep=()), str(world / "other-scratch"), wait=False)
+    deadline = time.monotonic() + 30
+    while not _processes_with(marker.encode()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    a_processes = [int(p) for p in _processes_with(marker.encode())] + [a_pid]
+    a_processes += [int(p) for p in Path(f"/proc/{a_pid}/task/{a_pid}/children").read_text().split()]
+    assert len(a_processes) == 3, "kernel A, its supervisor and its daemon"
+    a_uid = int(status_of(a_processes[-1])["Uid"].split()[0])
+
+    def kernel_b():
+        found = {"proc": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "reached": [],
+                 "uid": os.getuid()}
+        for pid in a_processes:
+            for entry in ("root", "cwd", "environ"):
+                if os.path.lexists(f"/proc/{pid}/{entry}"):
+                    found["reached"].append(f"/proc/{pid}/{entry}")
+            try:
+                os.kill(pid, 0)
+                found["reached"].append(f"kill {pid}")
+            except ProcessLookupError:
+                pass
+        return found
+
+    try:
+        found = in_sandbox(kernel_b, policy_for(world), str(world / "scratch"))
+    finally:
+        release.write_text("")
+    assert a_result() == "done"
+    assert (found["proc"], found["reached"]) == ([1], [])
+    assert found["uid"] != a_uid or os.geteuid() != 0, "two kernels of a root grader share a uid"
+    deadline = time.monotonic() + 30
+    while _processes_with(marker.encode()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker.encode()) == [], "a process the kernel started outlived it"
+
+
+def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world):
+    """A real IPython kernel in a forked, sandboxed child (as the zygote makes them), driven from outside
+    over its Unix sockets in the kept folder."""
+    from ipykernel.kernelapp import launch_new_instance
+
+    connection = str(world / "kernel/kernel.json")
+    write_connection_file(connection, transport="ipc", ip=str(world / "kernel/s"), key=os.urandom(16).hex().encode())
+    pid = os.fork()
+    if pid == 0:
+        try:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            enter_sandbox(policy_for(world), str(world / "scratch"))
+            sys.argv = ["ipykernel_launcher", "-f", connection]
+            launch_new_instance()
+        finally:
+            os._exit(0)
+    client = BlockingKernelClient(connection_file=connection)
+    client.load_connection_file()
+    client.start_channels()
+    printed = []
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(
+            "import os, numpy as np, matplotlib, matplotlib.pyplot as plt, sympy, course_utils\n"
+            "plt.plot(np.arange(3)); plt.savefig('kernel-plot.png')\n"
+            "os.makedirs(os.environ['MPLCONFIGDIR'], exist_ok=True)\n"
+            "print(os.getcwd(), os.environ['MPLCONFIGDIR'], os.getuid() != 0, sympy.Rational(1, 3) * 3)",
+            timeout=60, output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
+        client.shutdown()
+    finally:
+        client.stop_channels()
+        os.waitpid(pid, 0)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert "".join(printed).split() == [WORKDIR, HOME + "/.config/matplotlib", "True", "1"]
+    assert (world / "scratch/kernel-plot.png").stat().st_size > 0
+
+
+def test_grader_that_is_not_root_gets_the_same_isolation(world, servers):
+    """The child becomes ``nobody`` (so this machine's root-only Python folder is not shown: the probe uses
+    modules already imported, and a package of its own), then enters a user namespace."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user first")
+    for path in [world / "scratch", *(world / "scratch").iterdir(), world / "kernel"]:
+        os.chown(path, NOBODY, NOBODY)
+    policy = policy_for(world, readonly=("/usr", "/bin", "/lib", "/lib64", "/etc", str(world / "shown/pkg")))
+    probe_network = network_probe(servers)
+
+    def probe():
+        sys.path.insert(0, str(world / "shown/pkg"))
+        sys.modules.pop("sandboxprobe", None)
+        import sandboxprobe
+        Path("result.txt").write_text("written")
+        return {"status": status_of(), "pid": os.getpid(), "proc": [p for p in os.listdir("/proc") if p.isdigit()],
+                "tmp": os.listdir("/tmp"), "files": sorted(os.listdir(".")), "pkg": sandboxprobe.VALUE,
+                "hidden": [p for p in ("/root", str(world / "course"), str(world / "other-scratch")) if os.path.exists(p)],
+                "refused": write_fails("/usr") and write_fails(str(world / "shown/pkg")),
+                "network": probe_network()}
+
+    found = in_sandbox(probe, policy, str(world / "scratch"), user=NOBODY)
+    assert found["status"]["Uid"].split() == [str(NOBODY)] * 4
+    assert all(int(found["status"][cap], 16) == 0 for cap in CAPS) and found["status"]["NoNewPrivs"] == "1"
+    assert (found["pid"], found["proc"], found["tmp"]) == (1, ["1"], [])
+    assert found["files"] == ["data.csv", "result.txt", "softmax.ipynb"] and found["pkg"] == "imported inside"
+    assert found["hidden"] == [] and found["refused"]
+    assert found["network"]["unix"] == "pong" and "pong" not in (found["network"]["tcp"], found["network"]["abstract"])
+
+
+def test_kept_folder_under_tmp_shows_only_the_way_to_it(world):
+    kernel_dir = Path(tempfile.mkdtemp(prefix="kernels-"))
+    try:
+        found = in_sandbox(lambda: os.listdir("/tmp"), dataclasses.replace(policy_for(world), keep=(str(kernel_dir),)),
+                           str(world / "scratch"))
+    finally:
+        kernel_dir.rmdir()
+    assert found == [kernel_dir.name]
