@@ -25,6 +25,7 @@ import ctypes
 import fcntl
 import functools
 import importlib.metadata
+import itertools
 import importlib.util
 import json
 import os
@@ -114,8 +115,12 @@ def sandbox_problem() -> str | None:
         if os.path.exists(path) and open(path).read().strip() == forbidden:
             return f"user namespaces are switched off for non-root users ({path} is {forbidden}): run `{fix}`, " \
                    "or grade as root, or pass --no-sandbox"
-    trial = subprocess.run([sys.executable, "-c", "from autograder.sandbox import _trial; _trial()"],
-                           capture_output=True, text=True, timeout=120)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = f"import sys; sys.path.insert(0, {package_parent!r}); from autograder.sandbox import _trial; _trial()"
+    try:
+        trial = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return "the grading sandbox's trial run did not finish in 120 s; pass --no-sandbox to grade without it"
     if trial.returncode == 0:
         return None
     cause = (trial.stderr.strip().splitlines() or [f"exit status {trial.returncode}"])[-1]
@@ -149,12 +154,14 @@ def _trial() -> None:
     sys.exit(code)
 
 
-def enter_sandbox(policy: SandboxPolicy, scratch: str) -> None:
+def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...] = ()) -> None:
     """Put this process in a new sandbox; call it in a freshly forked, single-threaded child.
 
     Returns in the sandboxed kernel process (PID 1 of its namespace, working directory WORKDIR showing
-    ``scratch``, HOME/TMPDIR/MPLCONFIGDIR/JUPYTER_RUNTIME_DIR inside the sandbox). The calling process never
-    returns: it supervises the kernel and exits with its status. Raises SandboxError (or OSError) on failure.
+    ``scratch``, HOME/TMPDIR/MPLCONFIGDIR/JUPYTER_RUNTIME_DIR inside the sandbox, no file descriptors but
+    0, 1, 2 and ``keep_fds``: an inherited descriptor of a folder outside would be a way out). The calling
+    process never returns: it supervises the kernel and exits with its status. Raises SandboxError (or
+    OSError) on failure.
     """
     root = os.geteuid() == 0
     uid = (UID_BASE + os.getpid() if policy.uid is None else policy.uid) if root else os.geteuid()
@@ -174,6 +181,8 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str) -> None:
     if kernel:
         _supervise(kernel, parent)
     os.close(alive_w)
+    for low, high in itertools.pairwise([2, *sorted({alive, *keep_fds}), os.sysconf("SC_OPEN_MAX")]):
+        os.closerange(low + 1, high)
     _build_root(_plan(policy, scratch), policy, machine)
     for top in (WORKDIR, *policy.keep) if root else ():
         _chown_tree(top, uid, gid)
@@ -209,7 +218,7 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
     """The new root's mounts as (target, kind, source), parents before children; sources on the host."""
     ops = [("/proc", "proc", ""), ("/dev", "tmpfs", ""), ("/dev/shm", "rw", "/private/shm"),
            ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/old" + scratch)]
-    ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES]
+    ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES if os.path.exists(f"/dev/{name}")]
     for kind, group in (("ro", policy.readonly), ("hide", policy.hide), ("rw", policy.keep)):
         for path in group:
             path = os.path.abspath(path)

@@ -45,7 +45,7 @@ def in_sandbox(probe, policy, scratch, *, user=None, wait=True):
                 os.setgroups([])
                 os.setresgid(user, user, user)
                 os.setresuid(user, user, user)
-            enter_sandbox(policy, scratch)
+            enter_sandbox(policy, scratch, keep_fds=(write,))
             found = {"value": probe()}
         except BaseException:
             found = {"error": traceback.format_exc()}
@@ -139,9 +139,14 @@ def test_view_is_the_allow_list_only(world):
     hidden = [world / "course", world / "course/gradebook.db", world / "other-scratch", world / "shown", marker,
               *(home / name for name in os.listdir(home))]
     shown = set(default_readonly())
+    course_fd = os.open(world / "course", os.O_RDONLY)  # a folder outside, open in the process that forks
 
     def probe():
-        return {"cwd": os.getcwd(), "files": sorted(os.listdir(".")), "tmp": os.listdir("/tmp"),
+        try:
+            leak = os.listdir(course_fd)
+        except OSError as exc:
+            leak = type(exc).__name__
+        return {"leak": leak, "cwd": os.getcwd(), "files": sorted(os.listdir(".")), "tmp": os.listdir("/tmp"),
                 "shm": os.listdir("/dev/shm"), "root": sorted(os.listdir("/")),
                 "visible": [str(p) for p in hidden if os.path.lexists(p)],
                 "env": {k: os.environ[k] for k in ("HOME", "TMPDIR", "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR")},
@@ -151,6 +156,8 @@ def test_view_is_the_allow_list_only(world):
         found = in_sandbox(probe, policy_for(world), str(world / "scratch"))
     finally:
         marker.rmdir()
+        os.close(course_fd)
+    assert found["leak"] == "OSError", "an inherited descriptor of a folder outside is still open"
     assert found["cwd"] == WORKDIR and found["files"] == ["data.csv", "softmax.ipynb"]
     assert found["tmp"] == [] and found["shm"] == [] and found["tempdir"] == "/tmp"
     # of the instructor's home, at most the way to a shown folder inside it (here pyenv's Python) is visible
@@ -184,7 +191,9 @@ def test_system_and_python_environment_read_only_but_importable(world):
     readonly = ["/usr", "/etc", sys.prefix, sys.base_prefix, os.path.dirname(numpy.__file__),
                 os.path.dirname(course_utils.__file__), "/", "/home", str(world / "kernel/..")]
     script = ("import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt, numpy, sympy, course_utils\n"
-              "plt.plot([0, 1], [1, 0]); plt.savefig('plot.png'); print(sympy.diff(sympy.exp(sympy.Symbol('x'))))")
+              "plt.plot([0, 1], [1, 0]); plt.savefig('plot.png'); print(sympy.diff(sympy.exp(sympy.Symbol('x'))))\n"
+              "from multiprocessing import Pool\n"
+              "if __name__ == '__main__':\n    print(Pool(2).map(abs, [-1, -2]))")
 
     def probe():
         run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -192,7 +201,7 @@ def test_system_and_python_environment_read_only_but_importable(world):
 
     found = in_sandbox(probe, policy_for(world), str(world / "scratch"))
     assert found["refused"] == readonly
-    assert found["out"] == "exp(x)\n", found["err"]
+    assert found["out"] == "exp(x)\n[1, 2]\n", found["err"]
     assert (world / "scratch/plot.png").stat().st_size > 0  # written in the scratch folder, kept there
 
 
