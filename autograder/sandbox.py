@@ -52,7 +52,7 @@ _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _NEWNS, _NEWUTS, _NEWIPC, _NEWUSER, _NEWPID, _NEWNET = 0x20000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
 _RDONLY, _NOSUID, _NODEV, _NOEXEC, _REMOUNT, _BIND, _REC, _PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
-_ATIME = {"noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
+_KEPT = {os.ST_NOEXEC: 8, os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}  # statvfs -> mount
 _STRICTATIME, _DETACH = 1 << 24, 2
 _PDEATHSIG, _DUMPABLE, _CAPBSET_DROP, _NO_NEW_PRIVS, _CAP_AMBIENT, _AMBIENT_CLEAR_ALL = 1, 4, 24, 38, 47, 4
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
@@ -193,6 +193,8 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     _loopback_up()
     for limit, value in ((resource.RLIMIT_AS, policy.memory_bytes), (resource.RLIMIT_NPROC, policy.max_processes),
                          (resource.RLIMIT_CORE, 0)):
+        hard = resource.getrlimit(limit)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(limit, (value, value))
     _set_environment()
     _drop_privileges(uid, gid, root)
@@ -263,9 +265,11 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
         else:
             _mount("/empty" if kind == "hide" else source, new, None, _BIND | (_REC if kind == "ro" else 0))
             writable.update([new] if kind == "rw" else [])
-    for mountpoint, options in _mounts():
-        if (mountpoint == "/new" or mountpoint.startswith("/new/")) and mountpoint not in writable:
-            _read_only(mountpoint, options)
+            if kind == "ro":  # at once, so no mount point below can be created in the machine's own folders
+                _read_only(new)
+    for mountpoint in _mount_points():  # the rest: submounts of shown trees, hidden paths, /dev, the root
+        if _inside(mountpoint, "/new") and mountpoint not in writable:
+            _read_only(mountpoint)
     os.chdir("/new")
     _call(_libc.syscall(_PIVOT_ROOT[machine], b".", b"."), "pivot_root into the new root")
     _call(_libc.umount2(b".", _DETACH), "detach the machine's root")
@@ -283,19 +287,17 @@ def _mountpoint(path: str, directory: bool) -> None:
         open(path, "w").close()
 
 
-def _mounts() -> list[tuple[str, set[str]]]:
-    """This mount namespace's mount points (as this process sees them) and their per-mount options."""
-    unescape = functools.partial(re.sub, r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)))
+def _mount_points() -> list[str]:
+    """This mount namespace's mount points, as this process sees them (from the machine's /proc)."""
     with open("/old/proc/self/mountinfo") as f:
-        return [(unescape(line.split()[4]), set(line.split()[5].split(","))) for line in f]
+        return [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
 
 
-def _read_only(mountpoint: str, options: set[str]) -> None:
+def _read_only(mountpoint: str) -> None:
     """Remount read-only, keeping the flags a user namespace may not change (nosuid, nodev, noexec, atime)."""
-    flags = _BIND | _REMOUNT | _RDONLY | _NOSUID | _NODEV | (_NOEXEC if "noexec" in options else 0)
-    flags |= sum(bit for name, bit in _ATIME.items() if name in options)
-    flags |= 0 if options & {"noatime", "relatime"} else _STRICTATIME
-    _mount(None, mountpoint, None, flags)
+    kept = os.statvfs(mountpoint).f_flag
+    flags = _BIND | _REMOUNT | _RDONLY | _NOSUID | _NODEV | sum(ms for st, ms in _KEPT.items() if kept & st)
+    _mount(None, mountpoint, None, flags | (0 if kept & (os.ST_NOATIME | os.ST_RELATIME) else _STRICTATIME))
 
 
 def _chown_tree(top: str, uid: int, gid: int) -> None:
