@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -82,10 +83,30 @@ def collect(course: Course, path: Path) -> list[str]:
     return students
 
 
-def feedback(course: Course, ids: list[str] | None = None) -> None:
-    """``nbgrader generate_feedback`` for every assignment (hidden tests removed, see feedback.py)."""
-    for a in ids or assignments(course.source):
-        course.nbgrader("generate_feedback", a, "--force")
+#: nbgrader's log line for a submission it could not process.
+_NBGRADER_FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
+
+
+def feedback(course: Course, ids: list[str] | None = None) -> dict[str, tuple[bool, str]]:
+    """``nbgrader generate_feedback`` for each assignment with graded submissions (hidden tests removed,
+    hand grades not given yet marked, output sanitized: see feedback.py); return {assignment: (ok, what
+    happened in one line)}. An assignment nothing has been graded for yet is skipped, which is not an error."""
+    known = assignments(course.source)
+    outcome = {}
+    for a in ids or known:
+        if a not in known:
+            outcome[a] = (False, f"not an assignment of this course ({', '.join(known)})")
+            continue
+        graded = {p.parts[-3] for p in course.autograded.glob(f"*/{a}/*.ipynb")}
+        if not graded:
+            outcome[a] = (True, "skipped: nothing graded yet")
+            continue
+        proc = course.nbgrader("generate_feedback", a, "--force", check=False)
+        failed = sorted({s for x, s in _NBGRADER_FAILED.findall(proc.stderr) if x == a})
+        outcome[a] = (not failed, f"feedback for {len(graded) - len(failed)} of {len(graded)} students" + (
+            f"; nbgrader failed for {', '.join(failed)} (its log: python -m autograder.nbgrader_main "
+            f"generate_feedback {a} --force)" if failed else ""))
+    return outcome
 
 
 def export(course: Course, out: Path | None = None) -> Path:
@@ -144,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook")
         p.add_argument("--memory-gb", type=float, default=4.0, help="address-space limit per notebook")
         p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
-    sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
+    p = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
+    p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
     p = sub.add_parser("export", help="grades CSV: one row per student, one column per assignment")
     p.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -174,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "grade":
         _grade(course, args)
     elif args.cmd == "feedback":
-        feedback(course)
+        outcome = feedback(course, args.assignment)
+        for a, (_, line) in outcome.items():
+            print(f"{a}: {line}")
         print(f"feedback written under {course.feedback_dir}")
+        return 0 if all(ok for ok, _ in outcome.values()) else 1
     elif args.cmd == "export":
         print_table(export(course, args.out))
     return 0

@@ -31,10 +31,13 @@ c.Execute.raise_on_iopub_timeout = False
 c.LimitOutput.max_lines = 200          # keep a print storm from filling the gradebook and the feedback
 c.LimitOutput.max_traceback = 40
 
-# Feedback never shows hidden tests (see autograder/feedback.py).
+# Feedback never shows hidden tests, says "not graded yet" for answers no grader has scored, and shows
+# student output and Markdown sanitized (see autograder/feedback.py and autograder/sanitize.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.MarkUngradedAnswers",
     "autograder.feedback.HideHiddenTests",
+    "autograder.sanitize.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
@@ -64,5 +67,6 @@ if os.environ.get("SOFTMAX_GRADER_PHASE") == "record":
         "nbgrader.preprocessors.LimitOutput",
         "nbgrader.preprocessors.SaveAutoGrades",
         "nbgrader.preprocessors.AssignLatePenalties",
+        "autograder.sanitize.SanitizeNotebook",  # the formgrader renders these notebooks: no student script
         "nbgrader.preprocessors.CheckCellMetadata",
     ]
