@@ -20,9 +20,9 @@ from ._checks import as_float_array, as_labels
 from .likelihood import cross_entropy, cross_entropy_grad, one_hot
 from .softmax import softmax
 
-__all__ = ["dense_backward", "dense_forward", "evaluate", "init_mlp", "linear_loss_and_grad", "mlp_backward",
-           "mlp_forward", "mlp_loss_and_grads", "mse_softmax_loss", "predict", "relu_backward", "relu_forward",
-           "sgd_step", "softmax_cross_entropy", "train"]
+__all__ = ["cross_entropy_and_grad", "dense_backward", "dense_forward", "evaluate", "init_mlp",
+           "linear_loss_and_grad", "mlp_backward", "mlp_forward", "mlp_loss_and_grads", "mse_softmax_loss",
+           "predict", "relu_backward", "relu_forward", "sgd_step", "softmax_cross_entropy", "train"]
 
 
 def dense_forward(X, W, b):
@@ -36,7 +36,7 @@ def dense_forward(X, W, b):
 
     Returns
     -------
-    out : ndarray, shape (N, M), dtype of ``X @ W`` (float32 for float32 inputs)
+    out : ndarray, shape (N, M), in the inputs' dtype (float32 when X, W and b are float32)
     cache : tuple ``(X, W)``, what :func:`dense_backward` needs
     """
     if X.ndim != 2 or W.ndim != 2 or X.shape[1] != W.shape[0] or b.shape != (W.shape[1],):
@@ -48,7 +48,7 @@ def dense_forward(X, W, b):
 
 
 def dense_backward(dout, cache, need_dX=True):
-    """Backward pass of :func:`dense_forward`.
+    """Backward pass of :func:`dense_forward`: the gradients of ``L`` given ``dout = dL/dout``.
 
     Parameters
     ----------
@@ -58,9 +58,9 @@ def dense_backward(dout, cache, need_dX=True):
 
     Returns
     -------
-    dX : ndarray, shape (N, D), or None — ``dout @ W.T``
-    dW : ndarray, shape (D, M) — ``X.T @ dout``
-    db : ndarray, shape (M,) — ``dout.sum(axis=0)``; all in the dtype of ``dout``
+    dX : ndarray, shape (N, D), or None — ``dL/dX``
+    dW : ndarray, shape (D, M) — ``dL/dW``
+    db : ndarray, shape (M,) — ``dL/db``; all in the dtype of ``dout`` (and ``X``, ``W``)
     """
     X, W = cache
     return (dout @ W.T if need_dX else None), X.T @ dout, dout.sum(axis=0)
@@ -95,6 +95,25 @@ def softmax_cross_entropy(logits, y):
     * ``dlogits`` : (N, C), dtype of ``logits``, ``(softmax(logits) - onehot(y)) / N``.
     """
     return cross_entropy(logits, y), cross_entropy_grad(logits, y)  # notebook 2's loss, notebook 3's gradient
+
+
+def cross_entropy_and_grad(log_p, y):
+    """Mean cross-entropy from log-probabilities, and its gradient with respect to the logits.
+
+    ``log_p`` : (N, C) float, row i holding ``log_softmax(logits_i)``; ``y`` : (N,) ints in ``0 .. C-1``.
+    Returns
+
+    * ``loss`` : float, ``-(1/N) sum_i log_p[i, y_i]``, read off ``log_p`` (never ``log(exp(log_p))``)
+    * ``dlogits`` : (N, C), dtype of ``log_p``, ``(P - onehot(y)) / N`` with ``P = exp(log_p)``.
+    """
+    log_p = as_float_array(log_p, "log_p", min_ndim=2, max_ndim=2, allow_inf=True)
+    y = as_labels(y, "y", log_p.shape[1], length=log_p.shape[0])
+    rows = np.arange(y.shape[0])
+    loss = -float(log_p[rows, y].mean())
+    dlogits = np.exp(log_p)
+    dlogits[rows, y] -= 1
+    dlogits /= y.shape[0]
+    return loss, dlogits
 
 
 def mse_softmax_loss(logits, y):
@@ -218,14 +237,20 @@ def mlp_loss_and_grads(params, X, y, loss="ce", reg=0.0):
     return _loss_and_grads(params, X, y, loss, reg)
 
 
-def linear_loss_and_grad(W, b, X, y, reg=0.0):
-    """Softmax (multinomial logistic) regression: loss and gradients.
+def linear_loss_and_grad(W, b, X, y, reg=0.0, l1=0.0):
+    """Softmax (multinomial logistic) regression with L2 and L1 penalties: loss and gradients.
 
     ``W`` : (D, C), ``b`` : (C,), ``X`` : (N, D), ``y`` : (N,). With ``P = softmax(X @ W + b)``:
-    ``loss = CE(P, y) + 0.5 * reg * ||W||^2``, ``dW = X^T (P - onehot(y)) / N + reg * W``,
-    ``db = sum_i (P_i - onehot(y_i)) / N``. Returns ``(loss, dW, db)``.
+    ``loss = CE(P, y) + 0.5 * reg * ||W||^2 + l1 * sum|W|``,
+    ``dW = X^T (P - onehot(y)) / N + reg * W + l1 * sign(W)``, ``db = sum_i (P_i - onehot(y_i)) / N``.
+    Returns ``(loss, dW, db)``; ``dW`` and ``db`` in the dtype of ``W``.
     """
+    if not (isinstance(l1, numbers.Real) and 0 <= l1 < math.inf):
+        raise ValueError(f"l1 must be a finite number >= 0; got {l1!r}")
     loss, [(dW, db)] = mlp_loss_and_grads([(W, b)], X, y, reg=reg)
+    if l1:  # sign(0) = 0: the subgradient of |w| at the kink
+        loss += l1 * float(np.abs(W).sum())
+        dW += l1 * np.sign(W)
     return loss, dW, db
 
 
@@ -253,8 +278,9 @@ def _accuracy(params, X, y):
 def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
     """One in-place (momentum) SGD update of every parameter ``p`` with gradient ``g``.
 
-    Without ``velocity``: ``p -= lr * g``. With ``velocity`` (same structure as ``params``, zeros at
-    first, updated in place): ``v = momentum * v - lr * g``, then ``p += v``. Returns None.
+    ``params``, ``grads`` (and ``velocity``) are lists of ``(W, b)`` pairs of arrays. Without ``velocity``:
+    ``p <- p - lr * g``. With ``velocity`` (zeros at first, updated in place): ``v <- momentum * v - lr * g``,
+    then ``p <- p + v``. The caller's arrays change; returns None.
     """
     _check_lr_momentum(lr, momentum)
     if velocity is None and momentum:

@@ -200,7 +200,7 @@ class Given(NamedTuple):
 QUOTES: dict[str, list[Quote | Given]] = {}  # filled per notebook in its section below
 #: Notebooks whose prose and comments are not yet fully registered: their completeness test is an expected
 #: failure until their helper registers every quoted number and removes them from this set.
-QUOTES_PENDING = {"02_likelihood", "03_jacobian", "04_stability", "05_network"}
+QUOTES_PENDING = {"02_likelihood", "03_jacobian", "04_stability"}
 
 _NUMBER = re.compile(r"(?:(?<![\w.)\]}])[-−])?(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+−]?\d+)?(?![\w])")
 
@@ -901,6 +901,114 @@ def check_stable_mean_ce():
     assert cross_entropy([[1e4, 0.0, -1e4]], [2]) == 2e4
 
 
+def check_smooth_max():
+    """max_j z_j <= T LSE(z / T) <= max_j z_j + T log K, so T LSE(z / T) -> max_j z_j as T -> 0."""
+    rng = np.random.default_rng(407)
+    for T in (5.0, 1.0, 0.3, 0.01):
+        Z = rng.normal(scale=3.0, size=(10, 7))
+        soft = T * sps.logsumexp(Z / T, axis=1)
+        assert (Z.max(axis=1) <= soft + 1e-12).all() and (soft <= Z.max(axis=1) + T * np.log(7) + 1e-12).all()
+        tie = np.zeros(7)  # all entries tied: the upper bound is attained
+        assert np.isclose(T * mp_lse(tie / T), T * np.log(7), rtol=1e-13)
+    z = rng.normal(size=5)
+    with mpmath.workdps(60):  # the limit, in 60-digit arithmetic
+        gaps = [float(mpmath.mpf(T) * mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v)) / T) for v in z))
+                      - mpmath.mpf(float(z.max()))) for T in (1e-1, 1e-2, 1e-3, 1e-4)]
+    assert all(0 <= g <= T * np.log(5) for g, T in zip(gaps, (1e-1, 1e-2, 1e-3, 1e-4)))
+    assert gaps[-1] < 1e-3
+
+
+QUOTES_PENDING.discard("04_stability")
+_SEP = "np.array([[0.0, 0.0], [-1e4, -1e4], [3.0, -np.inf]])"
+_DOG = "np.array([5.0, 2.0, -1.0, 3.0])"
+_CLIP = "np.array([1000.0, 990.0])"
+_BIG = "stable_cross_entropy(np.array([[1e4, 0.0, -1e4]]), np.array([2]))"
+_OVER = "[edges['float64'][0], edges['float32'][0], edges['float16'][0]]"
+_UNDER = "[edges['float64'][1], edges['float32'][1], edges['float16'][1]]"
+QUOTES["04_stability"] = [
+    Given("intro", "logits of size $10^4$ instead of $10^3$", "the hidden tests' inputs"),
+    Given("intro", "§4.1", "a section number"),
+    Given("intro", "§6.2.2.3", "a section number"),
+    Quote("floats-md", "about 1.8e308 for float64", "np.finfo(np.float64).max"),
+    Quote("floats-md", "stops at 3.4e38", "np.finfo(np.float32).max"),
+    Quote("finfo", "float64 max ≈ 1.8e308", "np.finfo(np.float64).max"),
+    Given("finfo", "(1.8e308 itself is already inf)", "the literal the comment is about"),
+    Quote("finfo", "float32 max ≈ 3.4e38", "np.finfo(np.float32).max"),
+    Quote("thresholds-md", "about **709.78** in float64, **88.72** in float32 and **11.09** in float16", _OVER),
+    Quote("thresholds-md", "about **−745.13** in float64 (−103.97 in float32, −17.33 in float16)", _UNDER),
+    Quote("thresholds-search", "the edges are 709.78, 88.72, 11.09 (overflow) and -745.13",
+          _OVER[:-1] + ", edges['float64'][1]]"),
+    Quote("failures-md", "`[0.0414 0.1125 0.831 0.0152]`", "softmax(np.array([2.0, 3.0, 5.0, 1.0]))"),
+    Quote("failures-md", "the limit is 88.72", "edges['float32'][0]"),
+    Quote("failures-md", "about `[0.99995 4.54e-05]`", "shifted32"),
+    Quote("written_clipping", "returns $[0.5, 0.5]$ instead of about $[0.99995, 0.0000454]$",
+          f"np.r_[softmax_naive(np.clip({_CLIP}, -500, 500)), softmax({_CLIP})]"),
+    Quote("written_clipping", "$[0.5, 0.5]$ here instead of about $[1, 0.000045]$",
+          f"np.r_[softmax_naive(np.clip({_CLIP}, -500, 500)), softmax({_CLIP})]"),
+    Given("shift-check", "-7.5 and 40", "the shifts r the cell tries"),
+    Quote("mistake-clip-md", "about `[0.99995 4.54e-05]`", f"softmax({_CLIP})"),
+    Quote("mistake-clip-md", "gives $[0.5, 0.5]$", "clipped"),
+    Quote("mistake-clip", "[9.9995e-01 4.5398e-05]", "exact"),
+    Quote("mistake-clip", "[0.5 0.5]", "clipped"),
+    Quote("mistake-clip", "gives [0.5, 0.5]", "clipped"),
+    Quote("lse-md", "passes 709.78", "edges['float64'][0]"),
+    Quote("lse-md", "below −745.13", "edges['float64'][1]"),
+    Quote("lse-check", "both 5.1852 = log(178.61)", "[literal, np.exp(literal)]"),
+    Quote("lse-check", "(logits > 709.78)", "edges['float64'][0]"),
+    Quote("lse-check", "(all < -745.13)", "edges['float64'][1]"),
+    Given("lse-check", "h = 1e-6", "the step the cell uses"),
+    Quote("mistake-sum-of-logs-md", "\\approx 0.6931$", "np.log(2)"),
+    Quote("mistake-sum-of-logs-md", "instead of 5.1852", "literal"),
+    Given("part-b-md", "(hidden: $\\pm 10^4$)", "the hidden tests' inputs"),
+    Quote("logsumexp-demo-md", "`1002.4076`", "logsumexp(np.array([1000.0, 1001.0, 1002.0]))"),
+    Quote("logsumexp-demo-md", "`[ 6.9315e-01 -9.9993e+03 3.0000e+00 -inf]`", f"logsumexp({_SEP})"),
+    Quote("logsumexp-demo-md", "`[3.0486 0. ]`",
+          "logsumexp(np.array([[0.0, 0.0], [-1e4, -1e4], [3.0, -np.inf], [-np.inf, -np.inf]]), axis=0)"),
+    Given("logsumexp-demo-md", "the finite entries 0 and $-10^4$", "entries of the input"),
+    Quote("smooth-max-md", "0.6931 for", "tie_gap[1.0]"),
+    Quote("smooth-max-md", "and 0.0693 for", "tie_gap[0.1]"),
+    Given("smooth-max-md", "$T = 0.1$", "the temperature the sentence is about"),
+    Quote("mistake-garbled-md", "$[0, 0.5, 1, 0.333]$", "garbled"),
+    Quote("mistake-garbled-md", "sum to 1.83", "garbled.sum()"),
+    Quote("mistake-garbled-md", "$[0.842, 0.042, 0.002, 0.114]$", "corrected"),
+    Given("mistake-garbled", "+ 0.0 turns -0. into 0.", "describes the code"),
+    Quote("mistake-garbled", "[0. 0.5 1. 0.3333] sum = 1.8333", "np.r_[garbled, garbled.sum()]"),
+    Quote("mistake-garbled", "[0.842 0.0419 0.0021 0.114 ] sum = 1.0", "np.r_[corrected, corrected.sum()]"),
+    Quote("mistake-garbled", "[0.842 0.042 0.002 0.114]", "corrected"),
+    Quote("mistake-garbled", "[0, 0.5, 1, 0.333], which sums to 1.83", "np.r_[garbled, garbled.sum()]"),
+    Given("part-c-md", "logits of size $10^4$", "the hidden tests' inputs"),
+    Quote("log-softmax-demo-md", "`[-0.1719 -3.1719 -6.1719 -2.1719]`", f"log_softmax({_DOG})"),
+    Quote("log-softmax-demo-md", "$-\\log 0.842 \\approx 0.1719$", f"[softmax({_DOG})[0], -log_softmax({_DOG})[0]]"),
+    Quote("cross-entropy-md", "$-\\log 0.842 \\approx 0.1719$", f"[softmax({_DOG})[0], -log_softmax({_DOG})[0]]"),
+    Given("cross-entropy-md", "$[10^4, 0, -10^4]$", "the input"),
+    Quote("cross-entropy-why", "0.1719", f"-log_softmax({_DOG})[0]"),
+    Quote("cross-entropy-why", "-log 0.842 ≈ 0.1719", f"[-softmax({_DOG})[0], -log_softmax({_DOG})[0]]"),
+    Quote("cross-entropy-why", "20000.0", _BIG),
+    Quote("cross-entropy-why", "z_y = 2e4", _BIG),
+    Given("cross-entropy-why", "z = [1e4, 0, -1e4]", "the input"),
+    Given("part-d-md", "(hidden: $\\pm 10^4$)", "the hidden tests' inputs"),
+    Quote("cross-entropy-demo-md", "`0.1719...`", f"-log_softmax({_DOG})[0]"),
+    Quote("cross-entropy-demo-md", "`20000.0`", _BIG),
+    Quote("precision-md", "is 1.19e-07 for", "np.finfo(np.float32).eps"),
+    Quote("precision-md", "and 2.2e-16 for", "np.finfo(np.float64).eps"),
+    Quote("precision-md", "to 7.7e-08", "rel.max()"),
+    Quote("precision-md", "0.00098 apart", "np.spacing(np.float32(1e4))"),
+    Given("precision-md", "$\\operatorname{LSE}([10^4, 10^4]) = 10^4 + \\log 2$", "the input and LSE's value"),
+    Given("precision-md", "($1 + 10^{-8} = 1$ in float32)", "an identity the cell asserts"),
+    Quote("precision-md", "about 4.25e-18", "np.log1p(np.exp(-40.0))"),
+    Given("precision-md", "below 1e-17", "a bound the cell asserts"),
+    Quote("precision", "(eps = 1.19e-7)", "np.finfo(np.float32).eps"),
+    Given("precision", "near 1e4 is 2^-10", "the input and the exact spacing the cell asserts"),
+    Quote("precision", "≈ 0.00098", "np.spacing(np.float32(1e4))"),
+    Given("precision", "1 + 1e-8 == 1", "an identity the cell asserts"),
+    Quote("precision", "≈ 4.25e-18", "np.log1p(np.exp(-40.0))"),
+    Given("precision", "below 1e-17", "a bound the cell asserts"),
+    Quote("summary", "ends at 1.8e308", "np.finfo(np.float64).max"),
+    Quote("summary", "above 709.78 (float32: 88.72, float16: 11.09)", _OVER),
+    Quote("summary", "below −745.13 (float32: −103.97, float16: −17.33)", _UNDER),
+]
+
+
 # ================================================================================ 05 — the network
 def _ce_mean(Z, y) -> float:
     """Mean cross-entropy of logits ``Z`` (N, C) and labels ``y``, through SciPy's log_softmax."""
@@ -967,42 +1075,44 @@ def check_relu():
 
 
 def check_batch_ce_and_grad():
-    """L = (1/N) sum_i (log sum_k e^{Z_ik} - Z_{i,y_i}),  dL/dZ = (P - Y) / N."""
-    from course_utils.network import softmax_cross_entropy
+    """L = -(1/N) sum_i log P_{i,y_i},  dL/dZ = (P - Y) / N (the gradient with respect to the logits Z)."""
+    from course_utils.network import cross_entropy_and_grad
 
     rng = np.random.default_rng(505)
     N, K = 6, 10
-    Z, y = rng.normal(scale=2.0, size=(N, K)), rng.integers(0, K, size=N)
-    L = np.mean(sps.logsumexp(Z, axis=1) - Z[np.arange(N), y])
+    Z, y = rng.normal(size=(N, K)), rng.integers(0, K, size=N)
+    log_p = sps.log_softmax(Z, axis=1)
+    L = -np.mean(log_p[np.arange(N), y])
     assert np.isclose(L, np.mean([mp_neg_log_softmax(Z[i], y[i]) for i in range(N)]), rtol=1e-13)
     formula = (sps.softmax(Z, axis=1) - one_hot(y, K)) / N
     assert_allclose(formula, fd_grad(lambda v: _ce_mean(v, y), Z), **FD_TOL)
-    loss, dZ = softmax_cross_entropy(Z, y)
+    loss, dZ = cross_entropy_and_grad(log_p, y)
     assert np.isclose(loss, L, rtol=1e-12) and np.allclose(dZ, formula, rtol=1e-10, atol=1e-15)
-    big = np.stack([v[:3] for v in large_logits(rng)])  # the reference follows the formula where exp overflows
+    big = np.stack([v[:3] for v in large_logits(rng)])  # read off log P, the loss stays exact where exp overflows
     yb = np.array([0, 2, 1, 2])
     want = np.mean([mp_neg_log_softmax(big[i], yb[i]) for i in range(4)])
     P_big = np.array([[float(p) for p in mp_softmax(v)] for v in big])
-    loss, dZ = softmax_cross_entropy(big, yb)
+    loss, dZ = cross_entropy_and_grad(sps.log_softmax(big, axis=1), yb)
     assert np.isclose(loss, want, rtol=1e-13)
     assert_allclose(dZ, (P_big - one_hot(yb, 3)) / 4, rtol=1e-12, atol=1e-300)
 
 
 def check_penalised_loss():
-    """L(W, b) = -(1/N) sum_i log P_{i,y_i} + (lambda/2) sum_{d,j} W_dj^2."""
+    """L(W, b) = -(1/N) sum_i log P_{i,y_i} + (lambda/2) sum_{d,j} W_dj^2 + lambda_1 sum_{d,j} |W_dj|."""
     from course_utils.network import linear_loss_and_grad
 
     rng = np.random.default_rng(506)
     X, y = rng.random((7, 12)), rng.integers(0, 4, size=7)
     W, b = rng.normal(scale=0.3, size=(12, 4)), rng.normal(size=4)
-    for lam in (0.0, 0.1, 2.0):
-        rhs = _ce_mean(X @ W + b, y) + lam / 2 * np.sum(W**2)
-        assert np.isclose(linear_loss_and_grad(W, b, X, y, reg=lam)[0], rhs, rtol=1e-12)
-    with mpmath.workdps(50):  # one example by hand: -log P_y + (lambda/2) ||W||^2
+    for lam, lam1 in ((0.0, 0.0), (0.1, 0.0), (2.0, 0.0), (0.0, 0.05), (0.1, 0.3)):
+        rhs = _ce_mean(X @ W + b, y) + lam / 2 * np.sum(W**2) + lam1 * np.sum(np.abs(W))
+        assert np.isclose(linear_loss_and_grad(W, b, X, y, reg=lam, l1=lam1)[0], rhs, rtol=1e-12)
+    with mpmath.workdps(50):  # one example by hand: -log P_y + (lambda/2) ||W||^2 + lambda_1 sum |W|
         z = X[0] @ W + b
         penalty = mpmath.mpf(0.1) / 2 * mpmath.fsum(mpmath.mpf(w) ** 2 for w in W.ravel())
+        penalty += mpmath.mpf(0.3) * mpmath.fsum(abs(mpmath.mpf(w)) for w in W.ravel())
         mp_rhs = mp_neg_log_softmax(z, y[0]) + float(penalty)
-    assert np.isclose(linear_loss_and_grad(W, b, X[:1], y[:1], reg=0.1)[0], mp_rhs, rtol=1e-12)
+    assert np.isclose(linear_loss_and_grad(W, b, X[:1], y[:1], reg=0.1, l1=0.3)[0], mp_rhs, rtol=1e-12)
 
 
 def check_per_weight_grad():
@@ -1025,20 +1135,25 @@ def check_per_weight_grad():
 
 
 def check_linear_grad_matrix():
-    """dL/dW = (1/N) X^T (P - Y) + lambda W,  dL/db = (1/N) sum_i (P_i - Y_i)."""
+    """dL/dW = (1/N) X^T (P - Y) + lambda W + lambda_1 sign(W),  dL/db = (1/N) sum_i (P_i - Y_i)."""
     from course_utils.network import linear_loss_and_grad
 
     rng = np.random.default_rng(508)
-    N, D, K, lam = 6, 8, 4, 0.1
+    N, D, K, lam, lam1 = 6, 8, 4, 0.1, 0.2
     X, y = rng.random((N, D)), rng.integers(0, K, size=N)
-    W, b = rng.normal(scale=0.5, size=(D, K)), rng.normal(size=K)
+    W = rng.choice([-1.0, 1.0], size=(D, K)) * rng.uniform(0.1, 1.0, size=(D, K))  # |w| differentiable here
+    b = rng.normal(size=K)
     R = sps.softmax(X @ W + b, axis=1) - one_hot(y, K)
-    dW, db = X.T @ R / N + lam * W, R.mean(axis=0)
-    assert_allclose(dW, fd_grad(lambda v: _ce_mean(X @ v + b, y) + lam / 2 * np.sum(v**2), W), **FD_TOL)
+    dW, db = X.T @ R / N + lam * W + lam1 * np.sign(W), R.mean(axis=0)
+    assert_allclose(dW, fd_grad(lambda v: _ce_mean(X @ v + b, y) + lam / 2 * np.sum(v**2) + lam1 * np.sum(np.abs(v)),
+                                W), **FD_TOL)
     assert_allclose(db, fd_grad(lambda v: _ce_mean(X @ W + v, y), b), **FD_TOL)
-    _, ref_dW, ref_db = linear_loss_and_grad(W, b, X, y, reg=lam)
+    _, ref_dW, ref_db = linear_loss_and_grad(W, b, X, y, reg=lam, l1=lam1)
     assert_allclose(ref_dW, dW, rtol=1e-10)
     assert_allclose(ref_db, db, rtol=1e-10, atol=1e-15)
+    # at a kink the formula takes sign(0) = 0, a subgradient: |w| <= 0 + s w for every s in [-1, 1]
+    W[0, 0] = 0.0
+    assert linear_loss_and_grad(W, b, X, y, l1=lam1)[1][0, 0] == linear_loss_and_grad(W, b, X, y)[1][0, 0]
 
 
 def check_initial_loss():
@@ -1124,6 +1239,56 @@ def check_mse_loss():
     assert_allclose(dZ, fd_grad(mse, Z), **FD_TOL)
 
 
+_DOG = "d_dog[0]"  # (P - Y) / 1 of the lecture's logits [5, 2, -1, 3] with true class 0
+QUOTES["05_network"] = [
+    Given("intro", "log-probabilities near $-10^3$ and $-10^4$", "the hidden tests' inputs"),
+    Given("intro", "§6.2.2.3", "a section number"),
+    Given("intro", "1708.07747", "an arXiv identifier"),
+    Quote("data-md", "**0.2860**", "X_train_all.mean()"),
+    Quote("data", "with mean 0.2860", "X_train_all.mean()"),
+    Quote("dense-demo-md", "$b = [0.5, 0, -0.5]$ the output is `[[5.5 2 -1.5] [11.5 4 -3.5] [-1.5 -1 -0.5]]`",
+          "np.r_[b_s, out_s.ravel()]"),
+    Quote("dense-demo-md", "`dX` has every row `[0 3]`, `dW = [[4 4 4] [5 5 5]]` and `db = [3 3 3]`",
+          "np.r_[dX_s[0], dW_s.ravel(), db_s]"),
+    Given("dense-demo-md", "($h = 10^{-5}$)", "numerical_gradient's default step"),
+    Given("dense-demo-md", "line $10^{-6}$ (above $10^{-2}$ a gradient is wrong)",
+          "notebook 3's stated lines between right and wrong gradients (the cell asserts the first)"),
+    Given("dense-demo", "rel_error < 1e-6", "notebook 3's line, asserted by the cell"),
+    Quote("ce-demo-md", "the softmax is $[0.842, 0.042, 0.002, 0.114]$, the loss $-\\log 0.842 = 0.1719$ and the "
+                        "gradient `[-0.158 0.0419 0.0021 0.114]`",
+          f"np.r_[{_DOG} + np.eye(4)[0], {_DOG}[0] + 1, loss_dog, {_DOG}]"),
+    Quote("ce-demo-md", "$\\log P_{i, y_i} = -2000$: it costs exactly 2000, and its gradient is `[1 -1 0]`",
+          "np.r_[-loss_big, loss_big, d_big[0]]"),
+    Given("ce-demo-md", "below $10^{-6}$", "notebook 3's line, asserted by the cell"),
+    Given("sanity-md", "within 0.01", "the tolerance the cell asserts"),
+    Quote("sanity-md", "of 2.3026", "np.log(10)"),
+    Quote("sanity", "2.3026 (exactly", "np.log(10)"),
+    Given("gradcheck-md", "$h = 10^{-5}$", "numerical_gradient's default step"),
+    Given("gradcheck-md", "$\\lambda_1 = 0.5$", "an input of the check"),
+    Given("gradcheck-md", "larger than 0.1 in size", "a bound the cell asserts"),
+    Given("gradcheck-md", "between 0.005 and 0.015", "inputs of the check"),
+    Given("gradcheck-md", "$\\lambda = 0.1$", "an input of the check"),
+    Given("gradcheck-md", "line $10^{-6}$", "notebook 3's line, asserted by the cell"),
+    Given("mistakes", "below 1e-6", "notebook 3's line"),
+    Given("part-e-md", "$\\mu = 0.9$", "the momentum of the demo"),
+    Given("part-e-md", "momentum=0.0)", "the signature's default"),
+    Given("sgd-demo-md", "$\\eta = 0.1$ and $\\mu = 0.9$", "inputs of the demo"),
+    Given("sgd-demo-md", "$-0.1\\,(1 - 0.9^t)/(1 - 0.9) = -(1 - 0.9^t)$",
+          "the closed form with the inputs (checked symbolically by check_momentum and numerically by the cell)"),
+    Quote("sgd-demo-md", "`-0.1, -0.19, -0.271, ...`", "steps[:3]"),
+    Given("sgd-demo-md", "plain step of $-0.1$", "-lr * g for the inputs"),
+    Given("network-check-md", "below $10^{-6}$", "notebook 3's line, asserted by the cell"),
+    Quote("network-check-md", "$\\log 10 = 2.3026$", "[10, np.log(10)]"),
+    Given("linear-md", "momentum 0.9", "a setting"),
+    Quote("linear-md", "0.002, 0.005 and 0.01", "list(linear_runs)"),
+    Given("templates-md", "$\\lambda_1 = 10^{-4}$", "a setting of the demonstration"),
+    Given("templates-md", "below $10^{-3}$", "the threshold the cell counts with"),
+    Given("mlp-md", "learning rate 0.01, momentum 0.9", "settings"),
+    Quote("compare-md", "0.02, 0.05, 0.1 and 0.2", "LRS"),
+    Given("results", "below $10^{-6}$", "notebook 3's line"),
+]
+
+
 # ====================================================================================== the registry
 FORMULAS: dict[str, list[Formula]] = {
     "01_softmax": [
@@ -1168,6 +1333,7 @@ FORMULAS: dict[str, list[Formula]] = {
         Formula(r"\log \operatorname{softmax}(z)_j = z_j - \operatorname{LSE}(z)", check_log_softmax),
         Formula(r"(x_j - x^*) - \log \sum_i \exp(x_i - x^*) = x_j - \operatorname{LSE}(x)", check_log_softmax_shifted),
         Formula(r"= \frac{1}{N} \sum_{i=1}^{N} \big(\operatorname{LSE}(z_i) - z_{i, y_i}\big)", check_stable_mean_ce),
+        Formula(r"\max_j z_j \le T \operatorname{LSE}(z / T) \le \max_j z_j + T \log K", check_smooth_max),
     ],
     "05_network": [
         Formula(r"Z = XW + b, \qquad P_{ij} = \frac{e^{Z_{ij}}}{\sum_{k=1}^{10} e^{Z_{ik}}}", check_network_scores),
@@ -1175,12 +1341,13 @@ FORMULAS: dict[str, list[Formula]] = {
         Formula(r"\frac{\partial L}{\partial X} = G\, W^\top, \qquad \frac{\partial L}{\partial W} = X^\top G",
                 check_dense_backward),
         Formula(r"\operatorname{relu}(x) = \max(x, 0), \qquad \frac{\partial L}{\partial x}", check_relu),
-        Formula(r"\Big(\log \sum_{k} e^{Z_{ik}} - Z_{i, y_i}\Big), \qquad \frac{\partial L}{\partial Z} = "
+        Formula(r"L = -\frac{1}{N} \sum_{i=1}^{N} \log P_{i, y_i}, \qquad \frac{\partial L}{\partial Z} = "
                 r"\frac{1}{N}\,(P - Y)", check_batch_ce_and_grad),
-        Formula(r"L(W, b) = -\frac{1}{N} \sum_{i=1}^{N} \log P_{i, y_i} + \frac{\lambda}{2} \sum_{d, j} W_{dj}^2",
-                check_penalised_loss),
+        Formula(r"L(W, b) = -\frac{1}{N} \sum_{i=1}^{N} \log P_{i, y_i} + \frac{\lambda}{2} \sum_{d, j} W_{dj}^2 "
+                r"+ \lambda_1 \sum_{d, j} \lvert W_{dj} \rvert", check_penalised_loss),
         Formula(r"\frac{\partial L_i}{\partial W_{dj}} = x_{id}\,\big(P_{ij} - [j = y_i]\big)", check_per_weight_grad),
-        Formula(r"\frac{\partial L}{\partial W} = \frac{1}{N} X^\top (P - Y) + \lambda W", check_linear_grad_matrix),
+        Formula(r"\frac{\partial L}{\partial W} = \frac{1}{N} X^\top (P - Y) + \lambda W + \lambda_1 "
+                r"\operatorname{sign}(W)", check_linear_grad_matrix),
         Formula(r"L \approx -\log \frac{1}{10} = \log 10 \approx 2.3026", check_initial_loss),
         Formula(r"v \leftarrow \mu\, v - \eta\, g, \qquad \theta \leftarrow \theta + v", check_momentum),
         Formula(r"G_1 = \big(G_2 W_2^\top\big) \odot [H > 0], \quad \frac{\partial L}{\partial W_1} = X^\top G_1",

@@ -1,10 +1,11 @@
 """Tests for the notebook-5 grading checks (``course_utils.grading.network``).
 
 The solution notebook's bodies (copied from solutions/05_network) must pass every check, on the visible and
-the hidden seeds; the usual mistakes (no bias, gating ReLU by dout, a naive softmax, a summed gradient,
-a forgotten penalty gradient, rebinding instead of updating in place, another momentum convention, gradient
-ascent) must each fail the check meant for them with a readable message; delegating to the course reference
-fails too.
+the hidden seeds; the usual mistakes (no bias, gating ReLU by dout, exp-then-log of log-probabilities, a
+summed gradient, a forgotten penalty gradient, L1 written as L2, rebinding instead of updating in place, another
+momentum convention) must each fail the check meant for them with a readable message; delegating to the course
+reference fails too. A bug in an earlier part (the dense layer, log_softmax, the loss layer) does not fail the
+checks of linear_loss_and_grad, which run with the earlier parts replaced by the references.
 """
 from __future__ import annotations
 
@@ -41,27 +42,26 @@ def relu_backward(dout, cache):
     return dout * (cache > 0)
 
 
-def softmax_cross_entropy(logits, y):
-    logits = np.asarray(logits)
-    if logits.dtype.kind != "f":
-        logits = logits.astype(np.float64)
-    y = np.asarray(y)
-    n, rows = logits.shape[0], np.arange(logits.shape[0])
-    shifted = logits - logits.max(axis=1, keepdims=True)                    # every exponent <= 0
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))    # log softmax, row by row
+def log_softmax(z, axis=-1):
+    shifted = z - z.max(axis=axis, keepdims=True)               # every exponent <= 0
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def cross_entropy_and_grad(log_p, y):
+    rows = np.arange(len(y))
     loss = -float(log_p[rows, y].mean())
-    dlogits = np.exp(log_p)                                                 # P
-    dlogits[rows, y] -= 1                                                   # P - Y
-    dlogits /= n
+    dlogits = np.exp(log_p)                                      # P
+    dlogits[rows, y] -= 1                                        # P - Y
+    dlogits /= len(y)
     return loss, dlogits
 
 
-def linear_loss_and_grad(W, b, X, y, reg=0.0):
+def linear_loss_and_grad(W, b, X, y, reg=0.0, l1=0.0):
     logits, cache = dense_forward(X, W, b)
-    loss, dlogits = softmax_cross_entropy(logits, y)
+    loss, dlogits = cross_entropy_and_grad(log_softmax(logits, axis=1), y)
     _, dW, db = dense_backward(dlogits, cache, need_dX=False)
-    loss += 0.5 * reg * float(np.sum(W * W))
-    return loss, dW + reg * W, db
+    loss += 0.5 * reg * float(np.sum(W * W)) + l1 * float(np.sum(np.abs(W)))
+    return loss, dW + reg * W + l1 * np.sign(W), db
 
 
 def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
@@ -77,7 +77,7 @@ def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
 
 
 GOOD = {"dense_forward": dense_forward, "dense_backward": dense_backward, "relu_forward": relu_forward,
-        "relu_backward": relu_backward, "softmax_cross_entropy": softmax_cross_entropy,
+        "relu_backward": relu_backward, "cross_entropy_and_grad": cross_entropy_and_grad,
         "linear_loss_and_grad": linear_loss_and_grad, "sgd_step": sgd_step}
 # check -> the student functions it takes, by name
 CHECKS = {
@@ -86,15 +86,15 @@ CHECKS = {
     check.dense_backward_numerical: ["dense_backward"],
     check.relu_forward_values: ["relu_forward"],
     check.relu_backward_values: ["relu_backward"],
-    check.softmax_ce_values: ["softmax_cross_entropy"],
-    check.softmax_ce_numerical: ["softmax_cross_entropy"],
-    check.softmax_ce_large: ["softmax_cross_entropy"],
-    check.softmax_ce_float32: ["softmax_cross_entropy"],
+    check.ce_values: ["cross_entropy_and_grad"],
+    check.ce_numerical: ["cross_entropy_and_grad"],
+    check.ce_log_form: ["cross_entropy_and_grad"],
+    check.ce_float32: ["cross_entropy_and_grad"],
     check.linear_values: ["linear_loss_and_grad"],
     check.linear_numerical: ["linear_loss_and_grad"],
+    check.linear_l1: ["linear_loss_and_grad"],
     check.sgd_plain: ["sgd_step"],
     check.sgd_momentum: ["sgd_step"],
-    check.training_reduces_loss: ["linear_loss_and_grad", "sgd_step"],
 }
 
 
@@ -122,8 +122,7 @@ def _run_all(funcs, seeds=(20, 21, 99)):
         chk(*[funcs[name] for name in CHECKS[chk]])
         for seed in seeds if "seed" in chk.__code__.co_varnames else ():
             chk(*[funcs[name] for name in CHECKS[chk]], seed=seed)
-    check.softmax_ce_large(funcs["softmax_cross_entropy"], scale=1e4)
-    check.training_reduces_loss(funcs["linear_loss_and_grad"], funcs["sgd_step"], seed=3, n=2000, steps=30)
+    check.ce_log_form(funcs["cross_entropy_and_grad"], scale=1e4)
 
 
 def test_solution_passes_hidden_seeds():
@@ -132,8 +131,9 @@ def test_solution_passes_hidden_seeds():
 
 def test_solution_passes_in_float32_throughout():
     """A student who computes everything in the input's dtype (no float64 detour) passes the float32 cases."""
-    check.softmax_ce_float32(softmax_cross_entropy)
+    check.ce_float32(cross_entropy_and_grad)
     check.linear_values(linear_loss_and_grad)
+    check.linear_l1(linear_loss_and_grad)
 
 
 # ------------------------------------------------------------------------------------- wrong students
@@ -176,38 +176,58 @@ def kink_relu_backward(dout, cache):
     return dout * (cache >= 0)
 
 
-def naive_ce(logits, y):
-    P = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+def exp_log_ce(log_p, y):
+    """Takes the log of the exponentiated log-probabilities: log(0) = -inf once P underflows."""
+    P = np.exp(log_p)
     rows = np.arange(len(y))
     loss = float(-np.log(P[rows, y]).mean())
     P[rows, y] -= 1
     return loss, P / len(y)
 
 
-def summed_grad_ce(logits, y):
-    loss, d = softmax_cross_entropy(logits, y)
+def summed_grad_ce(log_p, y):
+    loss, d = cross_entropy_and_grad(log_p, y)
     return loss, d * len(y)
 
 
-def per_example_ce(logits, y):
-    _, d = softmax_cross_entropy(logits, y)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+def per_example_ce(log_p, y):
+    _, d = cross_entropy_and_grad(log_p, y)
     return -log_p[np.arange(len(y)), y], d
 
 
-def float64_ce(logits, y):
-    return softmax_cross_entropy(np.asarray(logits, dtype=np.float64), y)
+def float64_ce(log_p, y):
+    return cross_entropy_and_grad(np.asarray(log_p, dtype=np.float64), y)
 
 
-def no_reg_grad_linear(W, b, X, y, reg=0.0):
-    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg)
+def grad_wrt_log_p_ce(log_p, y):
+    """The gradient with respect to log_p (-Y/N) instead of the logits."""
+    loss, _ = cross_entropy_and_grad(log_p, y)
+    d = np.zeros_like(log_p)
+    d[np.arange(len(y)), y] = -1 / len(y)
+    return loss, d
+
+
+def no_reg_grad_linear(W, b, X, y, reg=0.0, l1=0.0):
+    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg, l1)
     return loss, dW - reg * W, db
 
 
-def full_penalty_linear(W, b, X, y, reg=0.0):
-    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg)
+def full_penalty_linear(W, b, X, y, reg=0.0, l1=0.0):
+    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg, l1)
     return loss + 0.5 * reg * float(np.sum(W * W)), dW, db
+
+
+def l1_as_l2_linear(W, b, X, y, reg=0.0, l1=0.0):
+    return linear_loss_and_grad(W, b, X, y, reg + 2 * l1)
+
+
+def no_l1_grad_linear(W, b, X, y, reg=0.0, l1=0.0):
+    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg, l1)
+    return loss, dW - l1 * np.sign(W), db
+
+
+def old_signature_linear(W, b, X, y, reg=0.0):
+    return linear_loss_and_grad(W, b, X, y, reg)
 
 
 def rebinding_sgd(params, grads, lr, velocity=None, momentum=0.0):
@@ -240,8 +260,12 @@ def ascent_sgd(params, grads, lr, velocity=None, momentum=0.0):
     sgd_step(params, [tuple(-g for g in layer) for layer in grads], lr, velocity, momentum)
 
 
-def delegate_ce(logits, y):
-    return course_network.softmax_cross_entropy(logits, y)
+def delegate_ce(log_p, y):
+    return course_network.cross_entropy_and_grad(log_p, y)
+
+
+def delegate_linear(W, b, X, y, reg=0.0, l1=0.0):
+    return course_network.linear_loss_and_grad(W, b, X, y, reg, l1)
 
 
 def delegate_dense_forward(X, W, b):
@@ -267,35 +291,81 @@ def not_implemented(*args, **kwargs):
     (check.relu_forward_values, "changed its input", {"relu_forward": mutating_relu_forward}),
     (check.relu_backward_values, "gates by dout", {"relu_backward": dout_gated_relu_backward}),
     (check.relu_backward_values, "is wrong at index", {"relu_backward": kink_relu_backward}),
-    (check.softmax_ce_large, "exp overflowed", {"softmax_cross_entropy": naive_ce}),
-    (check.softmax_ce_values, "dlogits of", {"softmax_cross_entropy": summed_grad_ce}),
-    (check.softmax_ce_numerical, "disagrees with finite differences", {"softmax_cross_entropy": summed_grad_ce}),
-    (check.softmax_ce_values, "must be one number", {"softmax_cross_entropy": per_example_ce}),
-    (check.softmax_ce_float32, "dtype float64, expected float32", {"softmax_cross_entropy": float64_ce}),
+    (check.ce_log_form, "stay in log form", {"cross_entropy_and_grad": exp_log_ce}),
+    (check.ce_values, "dlogits of", {"cross_entropy_and_grad": summed_grad_ce}),
+    (check.ce_values, "dlogits of", {"cross_entropy_and_grad": grad_wrt_log_p_ce}),
+    (check.ce_numerical, "disagrees with finite differences", {"cross_entropy_and_grad": summed_grad_ce}),
+    (check.ce_values, "must be one number", {"cross_entropy_and_grad": per_example_ce}),
+    (check.ce_float32, "dtype float64, expected float32", {"cross_entropy_and_grad": float64_ce}),
     (check.linear_values, "dW of linear_loss_and_grad\\(..., reg=0.1\\)", {"linear_loss_and_grad": no_reg_grad_linear}),
     (check.linear_numerical, "dW of linear_loss_and_grad .* finite diff", {"linear_loss_and_grad": no_reg_grad_linear}),
     (check.linear_values, "the loss of linear_loss_and_grad\\(..., reg=0.1\\)",
      {"linear_loss_and_grad": full_penalty_linear}),
+    (check.linear_l1, "the loss of linear_loss_and_grad\\(..., reg=0.0, l1=0.05\\)",
+     {"linear_loss_and_grad": l1_as_l2_linear}),
+    (check.linear_l1, "dW of linear_loss_and_grad\\(..., reg=0.0, l1=0.05\\)",
+     {"linear_loss_and_grad": no_l1_grad_linear}),
+    (check.linear_l1, "unexpected keyword argument 'l1'", {"linear_loss_and_grad": old_signature_linear}),
     (check.sgd_plain, "in place", {"sgd_step": rebinding_sgd}),
     (check.sgd_momentum, "v = momentum \\* v - lr \\* g", {"sgd_step": torch_momentum_sgd}),
     (check.sgd_momentum, "velocity after 1 momentum step", {"sgd_step": no_momentum_sgd}),
-    (check.training_reduces_loss, "starts at log 10", {"sgd_step": ascent_sgd}),
-    (check.training_reduces_loss, "starts at log 10", {"linear_loss_and_grad": no_reg_grad_linear,
-                                                      "sgd_step": no_momentum_sgd}),
-    (check.softmax_ce_values, "your own NumPy code", {"softmax_cross_entropy": delegate_ce}),
+    (check.ce_values, "your own NumPy code", {"cross_entropy_and_grad": delegate_ce}),
+    (check.linear_values, "your own NumPy code", {"linear_loss_and_grad": delegate_linear}),
     (check.dense_forward_values, "your own NumPy code", {"dense_forward": delegate_dense_forward}),
     (check.sgd_momentum, "your own NumPy code", {"sgd_step": delegate_sgd}),
     (check.relu_forward_values, "not implemented yet", {"relu_forward": not_implemented}),
-    (check.training_reduces_loss, "not implemented yet", {"sgd_step": not_implemented}),
+    (check.linear_values, "not implemented yet", {"linear_loss_and_grad": not_implemented}),
 ], ids=lambda v: getattr(v, "__name__", None) or (next(iter(v.values())).__name__ if isinstance(v, dict) else None))
 def test_wrong_student_fails_with_a_readable_message(chk, match, replace):
     fails(chk, match, **replace)
 
 
-def test_naive_softmax_passes_small_logits_but_not_large():
-    """The checks blame the right thing: a naive softmax is fine until the logits get large."""
-    run(check.softmax_ce_values, softmax_cross_entropy=naive_ce)
-    fails(check.softmax_ce_large, "exp overflowed", softmax_cross_entropy=naive_ce)
+def test_exp_then_log_passes_ordinary_log_probabilities_but_not_tiny_ones():
+    """The checks blame the right thing: exponentiating log_p is fine until a probability underflows."""
+    run(check.ce_values, cross_entropy_and_grad=exp_log_ce)
+    fails(check.ce_log_form, "stay in log form", cross_entropy_and_grad=exp_log_ce)
+
+
+# ------------------------------------------------------- earlier parts do not cost points in Part D
+LINEAR_SOURCE = """
+def linear_loss_and_grad(W, b, X, y, reg=0.0, l1=0.0):
+    logits, cache = dense_forward(X, W, b)
+    loss, dlogits = cross_entropy_and_grad(log_softmax(logits, axis=1), y)
+    _, dW, db = dense_backward(dlogits, cache, need_dX=False)
+    loss += 0.5 * reg * float(np.sum(W * W)) + l1 * float(np.sum(np.abs(W)))
+    return loss, dW + reg * W + l1 * np.sign(W), db
+"""
+
+
+def _notebook_with(**earlier):
+    """A fresh namespace, like a notebook's, holding the given earlier parts and Part D's solution."""
+    ns = {"np": np, **earlier}
+    exec(compile(LINEAR_SOURCE, "<notebook>", "exec"), ns)  # noqa: S102 — our own code
+    return ns
+
+
+@pytest.mark.parametrize("earlier", [
+    {"dense_forward": no_bias_forward, "dense_backward": transposed_dW_backward, "log_softmax": log_softmax,
+     "cross_entropy_and_grad": cross_entropy_and_grad},
+    {"dense_forward": dense_forward, "dense_backward": dense_backward, "log_softmax": not_implemented,
+     "cross_entropy_and_grad": summed_grad_ce},
+    {},  # log_softmax never pasted, nothing defined: the check still grades Part D on its own
+], ids=["buggy dense layer", "buggy loss layer, no log_softmax", "nothing defined"])
+def test_a_bug_in_an_earlier_part_does_not_fail_part_d(earlier):
+    ns = _notebook_with(**earlier)
+    for chk in (check.linear_values, check.linear_numerical, check.linear_l1):
+        chk(ns["linear_loss_and_grad"])
+    # the notebook's own functions are back afterwards, and nothing was added
+    assert {k: v for k, v in ns.items() if k in earlier} == earlier
+    assert not {"dense_forward", "log_softmax"} - set(earlier) & set(ns)
+
+
+def test_part_d_is_still_graded_on_its_own_work():
+    """The references stand in only for the earlier parts: a wrong penalty still fails, with them in place."""
+    ns = {"np": np}
+    exec(compile(LINEAR_SOURCE.replace("+ l1 * np.sign(W)", ""), "<notebook>", "exec"), ns)  # noqa: S102
+    with pytest.raises(GradingError, match="dW of linear_loss_and_grad"):
+        check.linear_l1(ns["linear_loss_and_grad"])
 
 
 # ------------------------------------------------------------------------ the notebook's own solutions
@@ -308,7 +378,7 @@ def _solution_cells():
 def test_notebook_solutions_pass_every_check():
     """The solution cells of solutions/05_network, executed as they stand, pass every check (hidden seeds too)."""
     cells, ns = _solution_cells(), {"np": np}
-    for gid in GOOD:
+    for gid in ["log_softmax", *GOOD]:
         exec(compile(cells[gid], f"<{gid}>", "exec"), ns)  # noqa: S102 — our own notebook
     _run_all({name: ns[name] for name in GOOD})
 

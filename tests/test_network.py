@@ -420,3 +420,38 @@ def test_trains_on_fashion_mnist(fashion, sizes, kw, target):
     history = train(params, X_train, y_train, X_val=X_test, y_val=y_test, seed=0, progress=False, **kw)
     assert history["loss"][-1] < history["loss"][0] < math.log(10)
     assert evaluate(params, X_test, y_test) == history["val_acc"][-1] >= target
+
+
+# ---------------------------------------------------------------- notebook 5's loss layer and L1 penalty
+def test_cross_entropy_and_grad_from_log_probabilities(rng):
+    import scipy.special as sps
+    from course_utils.network import cross_entropy_and_grad
+
+    logits, y = rng.standard_normal((6, 5)), rng.integers(0, 5, 6)
+    loss, dlogits = cross_entropy_and_grad(sps.log_softmax(logits, axis=1), y)
+    assert loss == pytest.approx(-np.mean(sps.log_softmax(logits, axis=1)[np.arange(6), y]), rel=1e-13)
+    np.testing.assert_allclose(dlogits, (sps.softmax(logits, axis=1) - np.eye(5)[y]) / 6, rtol=1e-12, atol=1e-15)
+    numeric = numerical_gradient(lambda z: cross_entropy_and_grad(sps.log_softmax(z, axis=1), y)[0], logits)
+    assert rel_error(dlogits, numeric) < TOL
+    # a confident wrong answer: log P = -2000 is read off, not exponentiated; float32 stays float32
+    loss, dlogits = cross_entropy_and_grad(np.float32([[0.0, -2000.0, -1000.0]]), [1])
+    assert loss == 2000.0 and dlogits.dtype == np.float32 and dlogits.tolist() == [[1.0, -1.0, 0.0]]
+    with pytest.raises(ValueError, match="y"):
+        cross_entropy_and_grad(np.zeros((2, 3)), [0, 3])
+
+
+def test_linear_loss_and_grad_with_l1(rng):
+    X, y = rng.standard_normal((7, 6)), rng.integers(0, 4, 7)
+    W = rng.choice([-1.0, 1.0], (6, 4)) * rng.uniform(0.1, 1.0, (6, 4))  # away from the kink at 0
+    b = rng.standard_normal(4)
+    loss, dW, db = linear_loss_and_grad(W, b, X, y, reg=0.2, l1=0.3)
+    assert loss == pytest.approx(cross_entropy(X @ W + b, y) + 0.1 * np.sum(W ** 2) + 0.3 * np.abs(W).sum(),
+                                 rel=1e-12)
+    assert rel_error(dW, numerical_gradient(lambda _: linear_loss_and_grad(W, b, X, y, 0.2, 0.3)[0], W)) < TOL
+    np.testing.assert_array_equal(db, linear_loss_and_grad(W, b, X, y)[2])
+    W[0, 0] = 0.0  # the subgradient sign(0) = 0
+    assert linear_loss_and_grad(W, b, X, y, l1=5.0)[1][0, 0] == linear_loss_and_grad(W, b, X, y)[1][0, 0]
+    assert linear_loss_and_grad(W.astype(np.float32), b.astype(np.float32), X.astype(np.float32), y,
+                                l1=0.1)[1].dtype == np.float32
+    with pytest.raises(ValueError, match="l1"):
+        linear_loss_and_grad(W, b, X, y, l1=-1.0)
