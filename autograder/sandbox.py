@@ -1,23 +1,18 @@
 """The sandbox every grading kernel runs in: Linux namespaces, entered by the forked kernel process itself.
 
-bubblewrap can only sandbox a command it executes: around the zygote, one sandbox would hold a whole batch
-of kernels; around a plain kernel, the warm fork is lost. So the forked child enters namespaces itself with
-unshare(2) (ctypes, standard library only), and every kernel gets a sandbox of its own:
+bubblewrap sandboxes a command it executes: around the zygote, one sandbox would hold a whole batch of
+kernels; around a plain kernel, the warm fork is lost. So the forked child calls unshare(2) itself (ctypes)
+and every kernel gets its own mount, network, PID, IPC and UTS namespaces (plus a user namespace mapping its
+own uid only, when the grader is not root). One more fork makes the kernel PID 1 of its PID namespace: the
+system kills everything it started when it exits. The caller stays outside as its supervisor (same pid and
+process group, so the grader's signals work as before); kernel and supervisor die with their parents.
 
-* own mount, network, PID, IPC and UTS namespaces (and a user namespace mapping only its own uid when the
-  grader is not root); then one more fork: the child is PID 1 of the new PID namespace and becomes the
-  kernel, while the caller stays outside as its supervisor (same pid, same process group, so the grader's
-  signals and kills work as before). When PID 1 exits, the system kills everything it started; the kernel
-  dies with its supervisor and the supervisor with its parent (PR_SET_PDEATHSIG).
-* a new root built from an allow-list: the system and the Python environment read-only, the scratch folder
-  read-write at WORKDIR (the working directory), the policy's ``keep`` paths read-write at their own place
-  (the kernel's connection file and sockets: path-based Unix sockets work across network namespaces), a
-  private /tmp, $HOME and /dev/shm sharing one size-limited tmpfs, a minimal /dev, its own /proc. Nothing
-  else of the machine is visible (instructor's home, course folder, other kernels and their /proc entries).
-* the network namespace has only its own loopback, so 127.0.0.1 is not the machine's.
-* limits (address space, processes, no core dumps) set in the kernel itself; then, as root, a uid of its own
-  per kernel (UID_BASE + supervisor pid, a range no distribution or systemd allocates), every capability
-  dropped (bounding set included) and no_new_privs, so no setuid program gives any of it back.
+The kernel's root is an allow-list: system and Python environment read-only, the scratch folder read-write
+at WORKDIR, the policy's ``keep`` paths read-write in place (its connection file and Unix sockets, which
+work across network namespaces), /tmp, $HOME and /dev/shm private in one size-limited tmpfs, a minimal /dev,
+its own /proc. Its network is its own loopback. Limits are set in the kernel itself; then, under a root
+grader, it gets a uid of its own (UID_BASE + supervisor pid: a range systemd and distributions leave unused)
+and, always, no capabilities (bounding and ambient sets too) and no_new_privs.
 """
 from __future__ import annotations
 
@@ -113,8 +108,8 @@ def sandbox_problem() -> str | None:
                 "or pass --no-sandbox")
     for path, forbidden, fix in _USERNS_SWITCHES if os.geteuid() != 0 else ():
         if os.path.exists(path) and open(path).read().strip() == forbidden:
-            return f"user namespaces are switched off for non-root users ({path} is {forbidden}): run `{fix}`, " \
-                   "or grade as root, or pass --no-sandbox"
+            return (f"user namespaces are switched off for non-root users ({path} is {forbidden}): run `{fix}`, "
+                    "or grade as root, or pass --no-sandbox")
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = f"import sys; sys.path.insert(0, {package_parent!r}); from autograder.sandbox import _trial; _trial()"
     try:
@@ -124,14 +119,12 @@ def sandbox_problem() -> str | None:
     if trial.returncode == 0:
         return None
     cause = (trial.stderr.strip().splitlines() or [f"exit status {trial.returncode}"])[-1]
-    if os.geteuid() == 0 and "not permitted" in cause:
-        return (f"the grading sandbox cannot be set up ({cause}): root here lacks CAP_SYS_ADMIN, as in a default "
-                "container; run the container with --cap-add SYS_ADMIN --security-opt seccomp=unconfined "
-                "--security-opt apparmor=unconfined, or pass --no-sandbox")
-    if "not permitted" in cause:
-        return (f"the grading sandbox cannot be set up ({cause}): this system does not let non-root users create "
-                "user namespaces (a container's seccomp or AppArmor policy?); grade as root, or pass --no-sandbox")
-    return f"the grading sandbox cannot be set up ({cause}); pass --no-sandbox to grade without it"
+    if "not permitted" in cause and os.geteuid() == 0:
+        cause += (" (root here lacks CAP_SYS_ADMIN, as in a default container: run it with --cap-add SYS_ADMIN "
+                  "--security-opt seccomp=unconfined --security-opt apparmor=unconfined)")
+    elif "not permitted" in cause:
+        cause += " (this system lets no non-root user create user namespaces: grade as root)"
+    return f"the grading sandbox cannot be set up: {cause}; or pass --no-sandbox to grade without it"
 
 
 def _trial() -> None:
@@ -228,7 +221,7 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
                 ops.append((path, "symlink", os.readlink(path)))
             elif os.path.lexists(path):
                 ops.append((path, kind, "/old" + os.path.realpath(path)))
-    return sorted(ops, key=lambda op: (op[0].count("/") - (op[0] == "/"), op[1] == "hide"))
+    return sorted(ops, key=lambda op: (op[0].count("/"), op[1] == "hide"))
 
 
 def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine: str) -> None:
@@ -278,13 +271,10 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
 
 def _mountpoint(path: str, directory: bool) -> None:
     """Create ``path`` (a folder, or an empty file to bind a file on) unless it exists."""
-    if os.path.lexists(path):
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if directory:
-        os.mkdir(path)
-    else:
-        open(path, "w").close()
+    if not os.path.lexists(path):
+        os.makedirs(path if directory else os.path.dirname(path), exist_ok=True)
+        if not directory:
+            open(path, "w").close()
 
 
 def _mount_points() -> list[str]:

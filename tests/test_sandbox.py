@@ -124,6 +124,11 @@ def test_sandbox_problem_names_cause_and_fix(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     message = sandbox.sandbox_problem.__wrapped__()
     assert "sudo sysctl -w kernel.x=1" in message and str(switch) in message
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    failed = subprocess.CompletedProcess([], 1, "", "SandboxError: [Errno 1] unshare: Operation not permitted\n")
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: failed)
+    message = sandbox.sandbox_problem.__wrapped__()
+    assert "unshare: Operation not permitted" in message and "CAP_SYS_ADMIN" in message and "--no-sandbox" in message
 
 
 def test_default_view_holds_the_python_environment_but_not_the_repository():
