@@ -70,12 +70,13 @@ def _shift_and_log_sum(z, axis):
     m[m == -np.inf] = 0
     with np.errstate(over="ignore"):  # a difference below the float range is -inf: its exp is the right 0
         d = np.subtract(z, m, dtype=np.promote_types(z.dtype, np.float64))
-    below = d < 0                      # every entry but the maxima
-    others = np.exp(d)
-    others *= below
-    k = d.shape[axis] - np.count_nonzero(below, axis=axis, keepdims=True)
-    with np.errstate(divide="ignore"):  # log1p(-1) of an all -inf slice
-        return m, d, np.log1p((k - 1) + others.sum(axis=axis, keepdims=True))
+    e = np.exp(d)
+    total = e.sum(axis=axis, keepdims=True)
+    e *= d < 0                              # the maxima's terms are exactly exp(0) = 1: drop them
+    rest = e.sum(axis=axis, keepdims=True)  # the other terms, summed apart from those 1s
+    k = np.rint(total - rest)               # the number of maxima
+    with np.errstate(divide="ignore"):      # log1p(-1) of an all -inf slice
+        return m, d, np.log1p((k - 1) + rest)
 
 
 def exp_overflow_threshold(dtype=np.float64) -> float:
