@@ -26,6 +26,27 @@ def plot_softmax_temperature(z, temperatures=(0.5, 1.0, 2.0, 5.0), labels=None, 
     return ax
 
 
+def plot_smooth_max(logsumexp, temperatures=(1.0, 0.5, 0.25, 0.1), t=None, ax=None):
+    """``T * logsumexp([t, 0] / T)`` for each temperature T against ``max(t, 0)``: log-sum-exp as a smooth max.
+
+    ``logsumexp(z, axis=-1)`` is any implementation (the notebook passes the student's); ``t`` : (M,) the
+    points on the x-axis, default 401 points in [-3, 3]. The curves lie between ``max(t, 0)`` and
+    ``max(t, 0) + T log 2`` and approach the maximum as T -> 0. Returns ``ax``.
+    """
+    t = np.linspace(-3.0, 3.0, 401) if t is None else np.asarray(t, dtype=np.float64)
+    if any(not temp > 0 for temp in temperatures):
+        raise ValueError(f"temperatures must be > 0; got {tuple(temperatures)}")
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    pairs = np.stack([t, np.zeros_like(t)], axis=-1)              # one row [t, 0] per point
+    for temp in temperatures:
+        ax.plot(t, temp * np.asarray(logsumexp(pairs / temp, axis=-1)), label=f"T = {temp:g}")
+    ax.plot(t, np.maximum(t, 0.0), "k--", label="max(t, 0)")
+    ax.set_xlabel("t")
+    ax.set_ylabel("T · LSE([t, 0] / T)")
+    ax.legend(frameon=False)
+    return ax
+
+
 def plot_history(history, ax=None):
     """Training curves from a history dict with keys ``loss`` and optionally ``train_acc`` / ``val_acc``.
 

@@ -1,8 +1,9 @@
 """Tests for the notebook-4 grading checks (``course_utils.grading.stability``).
 
 The solution's implementations (copied from solutions/04_stability) must pass every check, on the visible
-and the hidden seeds; the typical wrong versions each fail the check meant for them with a readable message;
-delegating to the course reference or to SciPy fails.
+and the hidden seeds; the typical wrong versions each fail the check meant for them with a readable message
+and pass the others (one requirement per grade cell); delegating to the course reference or to SciPy fails;
+a bug in logsumexp or log_softmax costs no points in the checks of the later functions that call them.
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from course_utils import likelihood, stability
 from course_utils.grading import GradingError
 from course_utils.grading import stability as check
 
-LSE_CHECKS = [check.logsumexp_values, check.logsumexp_axis, check.logsumexp_large, check.logsumexp_extreme,
+LSE_CHECKS = [check.logsumexp_values, check.logsumexp_axis, check.logsumexp_large, check.logsumexp_dtype,
               check.logsumexp_masked]
-LSM_CHECKS = [check.log_softmax_values, check.log_softmax_axis, check.log_softmax_large, check.log_softmax_extreme]
-CE_CHECKS = [check.cross_entropy_values, check.cross_entropy_large, check.cross_entropy_extreme]
+LSM_CHECKS = [check.log_softmax_values, check.log_softmax_stable, check.log_softmax_dtype]
+CE_CHECKS = [check.cross_entropy_values, check.cross_entropy_large, check.cross_entropy_dtype]
 
 
 def _ids(checks):
@@ -76,7 +77,8 @@ def clipped_logsumexp(z, axis=-1, keepdims=False):
 
 
 def nan_on_masked_row_logsumexp(z, axis=-1, keepdims=False):
-    z = np.asarray(z, dtype=float)
+    z = np.asarray(z)
+    z = z if z.dtype.kind == "f" else z.astype(np.float64)
     m = z.max(axis=axis, keepdims=True)
     out = m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
     return out if keepdims else np.squeeze(out, axis=axis)
@@ -145,14 +147,17 @@ def test_solution_cross_entropy_passes(chk):
     chk(good_cross_entropy)
 
 
-@pytest.mark.parametrize("seed", [20, 21, 22, 23, 24, 25, 99])
+@pytest.mark.parametrize("seed", [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 99])
 def test_solution_passes_hidden_seeds(seed):
-    for chk in (check.logsumexp_values, check.logsumexp_axis, check.logsumexp_extreme):
+    for chk in LSE_CHECKS:
         chk(good_logsumexp, seed=seed)
-    for chk in (check.log_softmax_values, check.log_softmax_axis):
+    for chk in LSM_CHECKS:
         chk(good_log_softmax, seed=seed)
-    for chk in (check.cross_entropy_values, check.cross_entropy_extreme):
+    for chk in CE_CHECKS:
         chk(good_cross_entropy, seed=seed)
+    check.logsumexp_large(good_logsumexp, scale=1e4, seed=seed)
+    check.log_softmax_stable(good_log_softmax, scale=1e4, seed=seed)
+    check.cross_entropy_large(good_cross_entropy, scale=1e4, seed=seed)
 
 
 def test_checks_leave_no_profile_hook():
@@ -166,8 +171,8 @@ def test_checks_leave_no_profile_hook():
 def test_naive_logsumexp_passes_small_but_fails_large():
     check.logsumexp_values(naive_logsumexp)
     check.logsumexp_axis(naive_logsumexp)
-    with pytest.raises(GradingError, match=r"^logsumexp\(\[1000, 1001, 1002\]\) is wrong: expected 1002\.4076, "
-                                           r"got inf \(tolerance rtol=1e-09, atol=1e-12\)$"):
+    with pytest.raises(GradingError, match=r"^logsumexp\(\[1000, 1000 \+ 1, 1000 \+ 2\]\) is wrong: expected "
+                                           r"1002\.4076, got inf \(tolerance rtol=1e-09, atol=1e-12\)$"):
         check.logsumexp_large(naive_logsumexp)
 
 
@@ -177,23 +182,38 @@ def test_sum_of_logs_fails_the_worked_examples():
 
 
 def test_clipping_fails_large_logits():
-    with pytest.raises(GradingError, match=r"^logsumexp\(\[1000, 1001, 1002\]\) is wrong"):
+    with pytest.raises(GradingError, match=r"^logsumexp\(\[1000, 1000 \+ 1, 1000 \+ 2\]\) is wrong"):
         check.logsumexp_large(clipped_logsumexp)
-    with pytest.raises(GradingError, match=r"^logsumexp\(\[1e4, 0, -1e4\]\) is wrong"):
-        check.logsumexp_extreme(clipped_logsumexp)
+    with pytest.raises(GradingError, match=r"^logsumexp\(\[10000, 10000 \+ 1, 10000 \+ 2\]\) is wrong"):
+        check.logsumexp_large(clipped_logsumexp, scale=1e4)
 
 
-def test_nan_on_an_all_masked_row():
-    check.logsumexp_large(nan_on_masked_row_logsumexp)
-    with pytest.raises(GradingError, match=r"row that is all -inf must be -inf .* not NaN"):
+def test_nan_on_an_all_masked_row_fails_only_the_mask_check():
+    for chk in (check.logsumexp_values, check.logsumexp_axis, check.logsumexp_large, check.logsumexp_dtype):
+        chk(nan_on_masked_row_logsumexp)
+    with pytest.raises(GradingError, match=r"^logsumexp\(\[\[0, -inf\], \[-inf, -inf\]\]\): a slice that is all "
+                                           r"-inf must give -inf .* not NaN"):
         check.logsumexp_masked(nan_on_masked_row_logsumexp)
+    with pytest.raises(GradingError, match=r"all -inf must give -inf"):
+        check.logsumexp_masked(nan_on_masked_row_logsumexp, seed=3)
 
 
-def test_float32_must_stay_float32():
-    check.logsumexp_large(float64_logsumexp)
+def test_float32_must_stay_float32_and_only_the_dtype_check_says_so():
+    for chk in (check.logsumexp_values, check.logsumexp_axis, check.logsumexp_large, check.logsumexp_masked):
+        chk(float64_logsumexp)
     with pytest.raises(GradingError, match=r"float32 \[\[100, 101\], \[-200, -201\]\]\) has dtype float64, "
                                            r"expected float32"):
-        check.logsumexp_extreme(float64_logsumexp)
+        check.logsumexp_dtype(float64_logsumexp)
+
+
+def test_integers_must_become_float64():
+    def keeps_int(z, axis=-1, keepdims=False):
+        z = np.asarray(z)
+        return good_logsumexp(z, axis, keepdims).astype(z.dtype) if z.dtype.kind == "i" else good_logsumexp(
+            z, axis, keepdims)
+
+    with pytest.raises(GradingError, match=r"integers \[\[1, 2\], \[3, 4\]\]\) has dtype int64, expected float64"):
+        check.logsumexp_dtype(keeps_int)
 
 
 def test_axis_and_keepdims_are_checked():
@@ -206,23 +226,19 @@ def test_axis_and_keepdims_are_checked():
 # ------------------------------------------------------------------------------- wrong log_softmax
 def test_log_of_softmax_passes_values_but_fails_underflow():
     check.log_softmax_values(log_of_softmax)
-    check.log_softmax_axis(log_of_softmax)
     msg = r"^log_softmax\({}\) is -inf at index 1, but the answer is {}: the log of a sum or probability that "
-    with pytest.raises(GradingError, match=msg.format(r"\[1e4, 0, -1e4\]", "-10000") + r".*np\.log\(softmax"):
-        check.log_softmax_large(log_of_softmax)
-    with pytest.raises(GradingError, match=msg.format(r"\[0, -1000\]", "-1000")):
-        check.log_softmax_extreme(log_of_softmax)
+    with pytest.raises(GradingError, match=msg.format(r"\[0, -1000\]", "-1000") + r".*np\.log\(softmax"):
+        check.log_softmax_stable(log_of_softmax)
 
 
 def test_naive_logsumexp_underflow_gets_the_log_hint():
-    with pytest.raises(GradingError, match=r"^logsumexp\(\[-1000, -1001, -1002\]\) is -inf, but the answer is "
-                                           r"-999\.592: "):
+    with pytest.raises(GradingError, match=r"^logsumexp\(\[-1000, -1000 - 1, -1000 - 2\]\) is -inf, but the answer "
+                                           r"is -999\.592: "):
         check.logsumexp_large(lambda z, axis=-1, keepdims=False: naive_logsumexp(-np.abs(z), axis, keepdims)
                               if np.all(np.asarray(z) < 0) else good_logsumexp(z, axis, keepdims))
 
 
 def test_log_softmax_without_keepdims_crashes_on_batches():
-    check.log_softmax_large(flat_log_softmax)
     with pytest.raises(GradingError, match=r"^log_softmax raised ValueError: operands could not be broadcast"):
         check.log_softmax_values(flat_log_softmax)
 
@@ -236,11 +252,23 @@ def test_log_softmax_that_is_not_normalised():
         check.log_softmax_values(shifted_only)
 
 
+def test_log_softmax_float64_fails_only_dtype():
+    def upcast(z, axis=-1):
+        return good_log_softmax(np.asarray(z, dtype=np.float64), axis)
+
+    check.log_softmax_values(upcast)
+    check.log_softmax_stable(upcast)
+    with pytest.raises(GradingError, match=r"float32 \[0, -200\]\) has dtype float64, expected float32"):
+        check.log_softmax_dtype(upcast)
+
+
 # ----------------------------------------------------------------------------- wrong cross-entropy
 def test_cross_entropy_must_be_one_number():
-    with pytest.raises(GradingError, match=r"must return one number, the mean loss over the examples; got an "
-                                           r"array of shape \(1,\)"):
+    with pytest.raises(GradingError, match=r"must return one number, the mean loss over the examples, as a float; "
+                                           r"got an array of shape \(1,\)"):
         check.cross_entropy_values(per_example_cross_entropy)
+    with pytest.raises(GradingError, match=r"as a float; got str"):
+        check.cross_entropy_values(lambda L, y: str(good_cross_entropy(L, y)))
 
 
 def test_cross_entropy_must_be_the_mean():
@@ -248,12 +276,50 @@ def test_cross_entropy_must_be_the_mean():
         check.cross_entropy_values(summed_cross_entropy)
 
 
-def test_naive_cross_entropy_fails_large_logits():
+def test_naive_cross_entropy_fails_only_large_logits():
     check.cross_entropy_values(naive_cross_entropy)
-    with pytest.raises(GradingError, match=r"^stable_cross_entropy\(\[\[1000, 1001, 1002\].* contains NaN"):
+    with pytest.raises(GradingError, match=r"^stable_cross_entropy\(\[\[1000, 1000 \+ 1, 1000 \+ 2\].* contains NaN"):
         check.cross_entropy_large(naive_cross_entropy)
-    with pytest.raises(GradingError, match=r"stable_cross_entropy\(\[\[1e4, 0, -1e4\]\], y \[2\]\)"):
-        check.cross_entropy_extreme(naive_cross_entropy)
+    with pytest.raises(GradingError, match=r"^stable_cross_entropy\(\[\[10000, 10000 \+ 1, 10000 \+ 2\]"):
+        check.cross_entropy_large(lambda L, y: naive_cross_entropy(L, y) if np.abs(L).max() > 5e3 else
+                                  good_cross_entropy(L, y), scale=1e4)
+
+
+# ------------------------------------------------------------ earlier exercises are not graded twice
+NOTEBOOK = """
+def logsumexp(z, axis=-1, keepdims=False):
+    return BUG
+
+def log_softmax(z, axis=-1):
+    return z - logsumexp(z, axis=axis, keepdims=True)
+
+def stable_cross_entropy(logits, y):
+    log_p = log_softmax(logits, axis=1)
+    return float(-log_p[np.arange(len(y)), y].mean())
+"""
+
+
+@pytest.mark.parametrize("bug", ["None", "0.0", "np.zeros(3)", "float('nan')"])
+def test_a_bug_in_logsumexp_costs_points_only_in_its_own_checks(bug):
+    ns = {"np": np, "BUG": eval(bug)}  # noqa: S307 — our own constants
+    exec(compile(NOTEBOOK, "<notebook>", "exec"), ns)  # noqa: S102 — our own code
+    mine = ns["logsumexp"], ns["log_softmax"]
+    with pytest.raises(GradingError):
+        check.logsumexp_values(ns["logsumexp"])
+    for chk in LSM_CHECKS:
+        chk(ns["log_softmax"])
+    for chk in CE_CHECKS:
+        chk(ns["stable_cross_entropy"])
+    assert (ns["logsumexp"], ns["log_softmax"]) == mine      # the notebook's own functions are back
+
+
+def test_a_bug_in_log_softmax_costs_points_only_in_its_own_checks():
+    ns = {"np": np}
+    exec(compile(NOTEBOOK.replace("return z - logsumexp", "return z + logsumexp"), "<notebook>", "exec"), ns)  # noqa: S102
+    with pytest.raises(GradingError):
+        check.log_softmax_values(ns["log_softmax"])
+    for chk in CE_CHECKS:
+        chk(ns["stable_cross_entropy"])
 
 
 # ------------------------------------------------------------------------------ delegating students
@@ -287,7 +353,17 @@ def test_unanswered_and_missing_return(chk):
         chk(returns_none)
 
 
+def test_every_check_is_tested():
+    assert set(check.__all__) == {c.__name__ for c in LSE_CHECKS + LSM_CHECKS + CE_CHECKS}
+
+
 # ------------------------------------------------------------------------ the notebook's own solutions
+HIDDEN = {check.logsumexp_values: [20], check.logsumexp_axis: [21], check.logsumexp_large: [22],
+          check.logsumexp_dtype: [23], check.logsumexp_masked: [24], check.log_softmax_values: [25],
+          check.log_softmax_stable: [26], check.log_softmax_dtype: [27], check.cross_entropy_values: [28],
+          check.cross_entropy_large: [29], check.cross_entropy_dtype: [30]}
+
+
 def test_notebook_solutions_pass_every_check():
     """The solution cells of solutions/04_stability, executed as they stand, pass every check (hidden seeds too)."""
     path = Path(__file__).resolve().parent.parent / "solutions" / "04_stability" / "stability.ipynb"
@@ -296,16 +372,12 @@ def test_notebook_solutions_pass_every_check():
     ns = {"np": np}
     for gid in ("logsumexp", "log_softmax", "stable_cross_entropy"):
         exec(compile(cells[gid], f"<{gid}>", "exec"), ns)  # noqa: S102 — our own notebook
-    for chk in LSE_CHECKS:
-        chk(ns["logsumexp"])
-    for chk in LSM_CHECKS:
-        chk(ns["log_softmax"])
-    for chk in CE_CHECKS:
-        chk(ns["stable_cross_entropy"])
-    for seed in (20, 21, 22, 23, 24, 25):
-        check.logsumexp_values(ns["logsumexp"], seed=seed)
-        check.logsumexp_axis(ns["logsumexp"], seed=seed)
-        check.logsumexp_extreme(ns["logsumexp"], seed=seed)
-        check.log_softmax_values(ns["log_softmax"], seed=seed)
-        check.cross_entropy_values(ns["stable_cross_entropy"], seed=seed)
-        check.cross_entropy_extreme(ns["stable_cross_entropy"], seed=seed)
+    student = {**dict.fromkeys(LSE_CHECKS, ns["logsumexp"]), **dict.fromkeys(LSM_CHECKS, ns["log_softmax"]),
+               **dict.fromkeys(CE_CHECKS, ns["stable_cross_entropy"])}
+    for chk, seeds in HIDDEN.items():
+        chk(student[chk])
+        for seed in seeds:
+            chk(student[chk], seed=seed)
+    check.logsumexp_large(ns["logsumexp"], scale=1e4, seed=22)
+    check.log_softmax_stable(ns["log_softmax"], scale=1e4, seed=26)
+    check.cross_entropy_large(ns["stable_cross_entropy"], scale=1e4, seed=29)

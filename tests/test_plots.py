@@ -140,6 +140,41 @@ def test_image_grid_without_predictions_and_given_figure():
     assert [ax.title.get_text() for ax in fig.axes] == ["Trouser", "Pullover", "Dress"]
 
 
+# ------------------------------------------------------------------------------------- plot_smooth_max
+def test_smooth_max_plot_draws_t_lse_over_t_and_the_max():
+    temps = (1.0, 0.5, 0.1)
+    ax = plots.plot_smooth_max(sps.logsumexp, temperatures=temps)
+    assert isinstance(ax, Axes)
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["T = 1", "T = 0.5", "T = 0.1", "max(t, 0)"]
+    t = lines[0].get_xdata()
+    assert t.min() == -3 and t.max() == 3 and t.size == 401
+    for ln, temp in zip(lines, temps):  # T log(e^{t/T} + 1), the closed form of T LSE([t, 0] / T)
+        np.testing.assert_allclose(ln.get_ydata(), temp * np.logaddexp(t / temp, 0.0), rtol=1e-12)
+        gap = ln.get_ydata() - np.maximum(t, 0)
+        assert (gap >= 0).all() and gap.max() <= temp * np.log(2) + 1e-12
+    np.testing.assert_array_equal(lines[-1].get_ydata(), np.maximum(t, 0))
+
+
+def test_smooth_max_plot_uses_the_given_function_axes_and_points():
+    calls = []
+
+    def lse(z, axis=-1):
+        calls.append((np.shape(z), axis))
+        return sps.logsumexp(z, axis=axis)
+
+    fig, ax = plt.subplots()
+    out = plots.plot_smooth_max(lse, temperatures=(2.0,), t=[-1.0, 0.0, 1.0], ax=ax)
+    assert out is ax and calls == [((3, 2), -1)]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), 2 * np.logaddexp([-0.5, 0.0, 0.5], 0.0))
+
+
+@pytest.mark.parametrize("temps", [(0.0,), (1.0, -0.5)])
+def test_smooth_max_plot_rejects_non_positive_temperatures(temps):
+    with pytest.raises(ValueError, match="temperatures must be > 0"):
+        plots.plot_smooth_max(sps.logsumexp, temperatures=temps)
+
+
 # -------------------------------------------------------------------------------------- general contract
 def test_nothing_left_open_between_tests():
     assert plt.get_fignums() == []
