@@ -5,10 +5,13 @@ probe there and sends its findings back through a pipe; the host side is the ora
 machine, what a server outside receives). Run as root, the grader's usual case; the same isolation is also
 checked for a grader that is not root (the child first becomes ``nobody``, then enters a user namespace).
 """
+import base64
 import ctypes
 import dataclasses
 import json
 import os
+import pickle
+import queue
 import resource
 import shutil
 import socket
@@ -309,12 +312,15 @@ def test_root_grader_runs_kernels_unprivileged_with_no_way_back(world):
 
 
 def test_limits_are_applied_in_the_kernel_itself(world):
-    policy = policy_for(world, memory_bytes=3 * 2**30, max_processes=24)
+    with open("/proc/self/status") as f:  # the forked child starts with this process's address space
+        size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    memory = size + 2**30
+    policy = policy_for(world, memory_bytes=memory, max_processes=24)
 
     def probe():
         limits = [resource.getrlimit(r) for r in (resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_CORE)]
         try:
-            bytearray(4 * 2**30)
+            bytearray(2 * 2**30)
             memory = "allocated"
         except MemoryError:
             memory = "MemoryError"
@@ -332,7 +338,7 @@ def test_limits_are_applied_in_the_kernel_itself(world):
         return {"limits": limits, "memory": memory, "forks": forks, "children": len(children)}
 
     found = in_sandbox(probe, policy, str(world / "scratch"))
-    assert found["limits"] == [[3 * 2**30] * 2, [24, 24], [0, 0]]
+    assert found["limits"] == [[memory] * 2, [24, 24], [0, 0]]
     assert found["memory"] == "MemoryError" and found["forks"] == "refused" and found["children"] < 24
 
 
@@ -406,30 +412,53 @@ def test_other_kernels_are_invisible_and_nothing_outlives_a_kernel(world):
     assert _processes_with(marker.encode()) == [], "a process the kernel started outlived it"
 
 
-def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world):
-    """A real IPython kernel in a forked, sandboxed child (as the zygote makes them), driven from outside
-    over its Unix sockets in the kept folder."""
-    from ipykernel.kernelapp import launch_new_instance
+WARM_PROCESS = """\
+import base64, os, pickle, sys
+import numpy, matplotlib.pyplot, sympy, course_utils  # imported once, as the zygote does
+from ipykernel.kernelapp import launch_new_instance
+from autograder.sandbox import enter_sandbox
+policy, scratch, connection = pickle.loads(base64.b64decode(sys.argv[1]))
+if os.fork() == 0:
+    enter_sandbox(policy, scratch)
+    sys.argv = ["ipykernel_launcher", "-f", connection]
+    launch_new_instance()
+    os._exit(0)
+os.wait()
+"""
 
+
+def _wait_until_ready(client, seconds=120):
+    """Until the kernel answers kernel_info on the shell channel and its idle status arrives on IOPub (so
+    no output is missed); the warm process imports for a while first, so there is no heartbeat yet."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        request = client.kernel_info()
+        try:
+            client.get_shell_msg(timeout=seconds)
+            while True:
+                msg = client.get_iopub_msg(timeout=1)
+                if msg["parent_header"].get("msg_id") == request and msg["content"].get("execution_state") == "idle":
+                    return
+        except queue.Empty:
+            pass
+    raise TimeoutError("the sandboxed kernel never answered")
+
+
+def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world, tmp_path):
+    """A real IPython kernel forked from a warm process (as the zygote makes them) and sandboxed, driven
+    from outside over its Unix sockets in the kept folder."""
     connection = str(world / "kernel/kernel.json")
     write_connection_file(connection, transport="ipc", ip=str(world / "kernel/s"), key=os.urandom(16).hex().encode())
-    pid = os.fork()
-    if pid == 0:
-        try:
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            enter_sandbox(policy_for(world), str(world / "scratch"))
-            sys.argv = ["ipykernel_launcher", "-f", connection]
-            launch_new_instance()
-        finally:
-            os._exit(0)
+    spec = base64.b64encode(pickle.dumps((policy_for(world), str(world / "scratch"), connection))).decode()
+    with open(tmp_path / "kernel.log", "w") as log:
+        warm = subprocess.Popen([sys.executable, "-c", WARM_PROCESS, spec], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
     client = BlockingKernelClient(connection_file=connection)
     client.load_connection_file()
     client.start_channels()
-    printed = []
+    printed, reply = [], None
     try:
-        client.wait_for_ready(timeout=60)
+        _wait_until_ready(client)
         reply = client.execute_interactive(
             "import os, numpy as np, matplotlib, matplotlib.pyplot as plt, sympy, course_utils\n"
             "plt.plot(np.arange(3)); plt.savefig('kernel-plot.png')\n"
@@ -437,9 +466,14 @@ def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world):
             "print(os.getcwd(), os.environ['MPLCONFIGDIR'], os.getuid() != 0, sympy.Rational(1, 3) * 3)",
             timeout=60, output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
         client.shutdown()
+    except TimeoutError:  # reported below with the kernel's log
+        pass
     finally:
         client.stop_channels()
-        os.waitpid(pid, 0)
+        if reply is None:  # the kernel never answered: its supervisor and it die with the warm process
+            warm.kill()
+        warm.wait(60)
+    assert reply is not None, (tmp_path / "kernel.log").read_text()
     assert reply["content"]["status"] == "ok", reply["content"]
     assert "".join(printed).split() == [WORKDIR, HOME + "/.config/matplotlib", "True", "1"]
     assert (world / "scratch/kernel-plot.png").stat().st_size > 0
