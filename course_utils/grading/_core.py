@@ -105,15 +105,17 @@ def given(func, **working):
     """Inside the block, the names in ``working`` resolve to correct versions in ``func``'s own namespace.
 
     A later exercise that calls an earlier one (``log_softmax`` calling the notebook's ``logsumexp``) is graded
-    on its own work: a bug in the earlier function costs points once, in that function's checks. The notebook's
-    names are restored afterwards; names it did not define are removed again.
+    on its own work: a bug in the earlier function costs points once, in that function's checks. The correct
+    versions are usually the course references; they run unwatched by :func:`own_work` (the grader put them
+    there, the student did not delegate). The notebook's names are restored afterwards; names it did not
+    define are removed again.
     """
     namespace = getattr(func, "__globals__", None)
     if not isinstance(namespace, dict):
         yield
         return
     saved = {k: namespace[k] for k in working if k in namespace}
-    namespace.update(working)
+    namespace.update({k: _unwatched(v) for k, v in working.items()})
     try:
         yield
     finally:
@@ -122,6 +124,19 @@ def given(func, **working):
                 namespace[k] = saved[k]
             else:
                 namespace.pop(k, None)
+
+
+def _unwatched(reference):
+    """``reference`` with the profiling hook of :func:`own_work` paused while it runs."""
+    @functools.wraps(reference)
+    def stand_in(*args, **kwargs):
+        hook = sys.getprofile()
+        sys.setprofile(None)
+        try:
+            return reference(*args, **kwargs)
+        finally:
+            sys.setprofile(hook)
+    return stand_in
 
 
 def call(func, name: str, *args, **kwargs):

@@ -2,8 +2,8 @@
 
 ``jacobian_entry(i, j, K)`` (SymPy) is compared by value at random points with ``s_i (delta_ij - s_j)``;
 ``softmax_jacobian`` and ``cross_entropy_grad`` are compared with the course references. Each check tests one
-requirement. The notebook's ``softmax`` (notebook 1's exercise, pasted by the student) is replaced by a
-correct one while these functions run, so a bug in it is not graded a second time here.
+requirement. The notebook's ``softmax`` (notebook 1's exercise, pasted by the student) is replaced by the
+reference while these functions run, so a bug in it is not graded a second time here.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sympy as sp
 
 from .. import jacobian as ref_jac
 from .. import likelihood as ref_lik
+from ..softmax import softmax as ref_softmax
 from ._core import Case, GradingError, assert_close, call, fmt, given
 
 __all__ = ["jacobian_entry_values", "jacobian_values", "jacobian_batch", "jacobian_large_logits", "jacobian_dtype",
@@ -29,7 +30,7 @@ def jacobian_entry_values(jacobian_entry, K: int = 3, pairs=((0, 0), (2, 1)), se
         what = f"{ENTRY}({i}, {j}, {K})"
         f = _as_numeric(call(jacobian_entry, ENTRY, i, j, K), K, what)
         for z in points:
-            s = _softmax(z)
+            s = ref_softmax(z)
             expected = s[i] * ((i == j) - s[j])
             try:
                 got = complex(f(*z))
@@ -145,17 +146,9 @@ def ce_grad_dtype(cross_entropy_grad, seed: int = 6) -> None:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _softmax(z, axis=-1, temperature=1.0):
-    """Notebook 1's ``softmax`` done right (shift by the max, dtype kept): stands in for the student's."""
-    z = np.asarray(z)
-    z = (z if z.dtype.kind == "f" else z.astype(np.float64)) / temperature
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def _call(student, name: str, *args):
-    """:func:`call` with the notebook's ``softmax`` replaced by a correct one for the duration."""
-    with given(student, softmax=_softmax):
+    """:func:`call` with the notebook's ``softmax`` replaced by the reference for the duration."""
+    with given(student, softmax=ref_softmax):
         return call(student, name, *args)
 
 
