@@ -163,12 +163,7 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     if machine not in _PIVOT_ROOT:
         raise SandboxError(38, f"pivot_root: system call number unknown on {machine}")
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    _call(_libc.unshare(_NEWNS | _NEWNET | _NEWPID | _NEWIPC | _NEWUTS | (0 if root else _NEWUSER)), "unshare")
-    if not root:  # a process that switched uids itself is not dumpable, and so may not write its own maps
-        _prctl(_DUMPABLE, 1)
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
+    _unshare(root, uid, gid)
     alive, alive_w = os.pipe()
     kernel = os.fork()
     if kernel:
@@ -177,24 +172,26 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     for low, high in itertools.pairwise([2, *sorted({alive, *keep_fds}), os.sysconf("SC_OPEN_MAX")]):
         os.closerange(low + 1, high)
     _build_root(_plan(policy, scratch), policy, machine)
-    for top in (WORKDIR, *policy.keep) if root else ():
-        _chown_tree(top, uid, gid)
-    for depth in range(5):  # $HOME and the runtime folder of Jupyter inside it
-        folder = os.path.join(HOME, *".local/share/jupyter/runtime".split("/")[:depth])
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        os.chown(folder, uid, gid)
+    _hand_over((WORKDIR, *policy.keep) if root else (), uid, gid)
     _loopback_up()
-    for limit, value in ((resource.RLIMIT_AS, policy.memory_bytes), (resource.RLIMIT_NPROC, policy.max_processes),
-                         (resource.RLIMIT_CORE, 0)):
-        hard = resource.getrlimit(limit)[1]
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(limit, (value, value))
+    _limit(policy)
     _set_environment()
     _drop_privileges(uid, gid, root)
     _prctl(_PDEATHSIG, signal.SIGKILL)
     if select.select([alive], [], [], 0)[0]:  # end of file: the supervisor died before PDEATHSIG was set
         os._exit(1)
     os.close(alive)
+
+
+def _unshare(root: bool, uid: int, gid: int) -> None:
+    """New namespaces for this process (the PID namespace for its next child); without root, a user
+    namespace too, mapping our own uid and gid only."""
+    _call(_libc.unshare(_NEWNS | _NEWNET | _NEWPID | _NEWIPC | _NEWUTS | (0 if root else _NEWUSER)), "unshare")
+    if not root:  # a process that switched uids itself is not dumpable, and so may not write its own maps
+        _prctl(_DUMPABLE, 1)
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
 
 
 def _supervise(kernel: int, parent: int) -> None:
@@ -290,12 +287,27 @@ def _read_only(mountpoint: str) -> None:
     _mount(None, mountpoint, None, flags | (0 if kept & (os.ST_NOATIME | os.ST_RELATIME) else _STRICTATIME))
 
 
-def _chown_tree(top: str, uid: int, gid: int) -> None:
-    """Hand ``top`` and everything under it to the kernel's uid; symbolic links are never followed."""
-    os.chown(top, uid, gid, follow_symlinks=False)
-    for folder, dirs, files in os.walk(top):
-        for name in dirs + files:
-            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+def _hand_over(trees: tuple[str, ...], uid: int, gid: int) -> None:
+    """Give the kernel's uid ``trees`` and everything in them (symbolic links never followed), $HOME and
+    the runtime folder of Jupyter inside it."""
+    for top in trees:
+        os.chown(top, uid, gid, follow_symlinks=False)
+        for folder, dirs, files in os.walk(top):
+            for name in dirs + files:
+                os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+    for depth in range(5):
+        folder = os.path.join(HOME, *".local/share/jupyter/runtime".split("/")[:depth])
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chown(folder, uid, gid)
+
+
+def _limit(policy: SandboxPolicy) -> None:
+    """Address space, processes (threads count too) and core dumps, never above the grader's hard limits."""
+    for limit, value in ((resource.RLIMIT_AS, policy.memory_bytes), (resource.RLIMIT_NPROC, policy.max_processes),
+                         (resource.RLIMIT_CORE, 0)):
+        hard = resource.getrlimit(limit)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(limit, (value, value))
 
 
 def _loopback_up() -> None:
