@@ -520,3 +520,19 @@ def test_kept_folder_under_tmp_shows_only_the_way_to_it(world):
     finally:
         kernel_dir.rmdir()
     assert found == [kernel_dir.name]
+
+
+def test_a_submitted_symbolic_link_leads_nowhere(world):
+    """A link in the scratch folder to a file of the machine: the file is not handed to the kernel's uid,
+    and inside the link points into the sandbox's view, where the file does not exist."""
+    target = world / "course/gradebook.db"
+    (world / "scratch/grades").symlink_to(target)
+
+    def probe():
+        try:
+            return Path("grades").read_text()
+        except OSError as exc:
+            return type(exc).__name__
+
+    assert in_sandbox(probe, policy_for(world), str(world / "scratch")) == "FileNotFoundError"
+    assert target.stat().st_uid == os.geteuid() and target.read_text() == "grades"
