@@ -81,7 +81,7 @@ def write_fails(path):
         return True
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def sandbox_available():
     problem = sandbox.sandbox_problem()
     if problem and not os.environ.get("CI"):
@@ -90,7 +90,7 @@ def sandbox_available():
 
 
 @pytest.fixture
-def world():
+def world(sandbox_available):
     """A grading machine in miniature, outside /tmp and traversable by any uid: the scratch folder of the
     submission, the kernel's own socket folder, the course (gradebook, solutions, source, other students)
     and another kernel's scratch folder."""
