@@ -82,7 +82,8 @@ class SandboxPolicy:
 
     ``readonly``: paths shown read-only at their own place; ``hide``: paths inside those, shown empty;
     ``keep``: paths shown read-write at their own place and handed to the kernel's uid, e.g.
-    ``dataclasses.replace(policy, keep=(kernel_dir,))`` for the folder of its connection file and sockets;
+    ``dataclasses.replace(policy, keep=(kernel_dir,))`` for the folder of its connection file and sockets
+    (one under /tmp makes the private /tmp show the folders leading to it, and nothing else);
     ``memory_bytes``: RLIMIT_AS; ``max_processes``: RLIMIT_NPROC (threads count too); ``tmp_bytes``: memory
     for /tmp, $HOME and /dev/shm together; ``uid``: the uid and gid a root grader drops to (None: UID_BASE +
     the supervisor's pid, so kernels running at the same time never share a uid).
