@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import matplotlib.pyplot as plt
 
-from .softmax import softmax
-
 __all__ = ["plot_softmax_temperature", "plot_history", "plot_confusion_matrix", "plot_image_grid",
            "plot_weight_templates"]
 
 
-def plot_softmax_temperature(z, temperatures=(0.5, 1.0, 2.0, 5.0), labels=None, ax=None):
-    """Grouped bars of ``softmax(z, temperature=T)`` for each T: small T sharpens, large T flattens."""
+def plot_softmax_temperature(softmax, z, temperatures=(0.5, 1.0, 2.0, 5.0), labels=None, ax=None):
+    """Grouped bars of ``softmax(z, temperature=T)`` for each T: small T sharpens, large T flattens.
+
+    ``softmax(z, temperature=T)`` is any implementation (the notebook passes the student's); ``z`` : (K,).
+    Returns ``ax``.
+    """
     z = np.asarray(z, dtype=np.float64)
+    if any(not t > 0 for t in temperatures):
+        raise ValueError(f"temperatures must be > 0; got {tuple(temperatures)}")
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     width = 0.8 / len(temperatures)
     x = np.arange(z.size)

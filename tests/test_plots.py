@@ -31,10 +31,15 @@ def _no_show_and_close(monkeypatch):
 
 
 # ------------------------------------------------------------------------------ plot_softmax_temperature
+def softmax_T(z, axis=-1, temperature=1.0):
+    """SciPy's softmax with notebook 1's temperature argument: what the notebook passes in."""
+    return sps.softmax(np.asarray(z) / temperature, axis=axis)
+
+
 def test_temperature_plot_returns_axes_with_softmax_bars():
     z = np.array([5.0, 2.0, -1.0, 3.0])
     temps = (0.5, 1.0, 2.0, 5.0)
-    ax = plots.plot_softmax_temperature(z, temperatures=temps)
+    ax = plots.plot_softmax_temperature(softmax_T, z, temperatures=temps)
     assert isinstance(ax, Axes)
     assert len(ax.containers) == len(temps)
     for container, t in zip(ax.containers, temps):
@@ -47,15 +52,16 @@ def test_temperature_plot_returns_axes_with_softmax_bars():
 
 def test_temperature_plot_uses_given_axes_and_labels():
     fig, ax = plt.subplots()
-    out = plots.plot_softmax_temperature([1.0, 2.0, 3.0], temperatures=(1.0,), labels=["a", "b", "c"], ax=ax)
+    out = plots.plot_softmax_temperature(softmax_T, [1.0, 2.0, 3.0], temperatures=(1.0,), labels=["a", "b", "c"],
+                                         ax=ax)
     assert out is ax
     assert len(fig.axes) == 1
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
 
 
 def test_temperature_plot_bad_temperature_is_named():
-    with pytest.raises(ValueError, match="temperature"):
-        plots.plot_softmax_temperature([1.0, 2.0], temperatures=(0.0,))
+    with pytest.raises(ValueError, match="temperatures must be > 0"):
+        plots.plot_softmax_temperature(softmax_T, [1.0, 2.0], temperatures=(0.0,))
 
 
 # ----------------------------------------------------------------------------------------- plot_history
@@ -178,7 +184,7 @@ def test_smooth_max_plot_rejects_non_positive_temperatures(temps):
 # -------------------------------------------------------------------------------------- general contract
 def test_nothing_left_open_between_tests():
     assert plt.get_fignums() == []
-    plots.plot_softmax_temperature([0.0, 1.0])
+    plots.plot_softmax_temperature(softmax_T, [0.0, 1.0])
     assert len(plt.get_fignums()) == 1
 
 
