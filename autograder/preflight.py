@@ -325,7 +325,8 @@ def _find_renamed(submission: Path, expected: list[str], ids: set[str]) -> Path 
         if path.name in expected:
             continue
         try:
-            if len(grade_ids(nbformat.read(path, 4)) & ids) >= len(ids) / 2:
+            nb = nbformat.reads(_decode(path.read_bytes())[0], as_version=4)
+            if len(grade_ids(nb) & ids) >= len(ids) / 2:
                 return path
         except Exception:  # noqa: BLE001 - an unreadable extra file is simply not the renamed notebook
             continue

@@ -99,3 +99,11 @@ def test_damaged_structure_keeps_the_readable_cells(tmp_path, release, damage):
 def test_unreadable_files_are_graded_as_unanswered(tmp_path, release, payload):
     out, notes = _run(tmp_path, lambda f: (f / NB).write_bytes(payload))
     assert out.cells == release.cells and "unanswered" in notes[-1]
+
+
+def test_renamed_notebook_in_another_encoding_is_found(tmp_path, release):
+    nb = copy.deepcopy(release)
+    nb.cells[5].source = GOOD
+    out, notes = _run(tmp_path, lambda f: (f / "softmax (1).ipynb").write_bytes(nbformat.writes(nb).encode("utf-16")))
+    assert any("found as 'softmax (1).ipynb'" in n for n in notes) and any("UTF-16" in n for n in notes)
+    assert out.cells[5].source == GOOD
