@@ -1241,7 +1241,7 @@ def check_mse_loss():
 
 _DOG = "d_dog[0]"  # (P - Y) / 1 of the lecture's logits [5, 2, -1, 3] with true class 0
 QUOTES["05_network"] = [
-    Given("intro", "log-probabilities near $-10^3$ and $-10^4$", "the hidden tests' inputs"),
+    Given("intro", "log-probabilities near $-2 \\cdot 10^4$ instead of $-2 \\cdot 10^3$", "the hidden tests' inputs"),
     Given("intro", "§6.2.2.3", "a section number"),
     Given("intro", "1708.07747", "an arXiv identifier"),
     Quote("data-md", "**0.2860**", "X_train_all.mean()"),
@@ -1286,6 +1286,8 @@ QUOTES["05_network"] = [
     Given("mlp-md", "learning rate 0.01, momentum 0.9", "settings"),
     Quote("compare-md", "0.02, 0.05, 0.1 and 0.2", "LRS"),
     Given("results", "below $10^{-6}$", "notebook 3's line"),
+    Given("compare", "(within 0.02)", "the bound the cell asserts"),
+    Given("results", "within 0.02 of each other", "the bound section 6 asserts"),
 ]
 
 
