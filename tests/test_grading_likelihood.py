@@ -1,8 +1,8 @@
 """Tests for the notebook-2 grading checks (``course_utils.grading.likelihood``).
 
 The "students" are plain NumPy written here: the solution notebook's bodies must pass every check; the
-usual mistakes (binary cross-entropy, sums instead of means, -log(softmax), 0 * log 0, delegating) must
-fail the intended check with a message that names the mistake.
+usual mistakes (binary cross-entropy, sums instead of means, 0 * log 0, an epsilon, a flipped or unscaled
+gradient, delegating) must fail the intended check with a message that names the mistake.
 """
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pytest
 import scipy.special
 
 from course_utils import likelihood as course_likelihood
-from course_utils import stability as course_stability
 from course_utils.grading import GradingError
 from course_utils.grading import likelihood as check
 
 ONE_HOT_CHECKS = [check.one_hot_examples, check.one_hot_shapes]
 PROBS_CHECKS = [check.election_table, check.zero_probability, check.probs_batches]
-LOGITS_CHECKS = [check.cross_entropy_examples, check.edge_cases, check.large_logits, check.float32_logits]
+SOFT_CHECKS = [check.soft_ce_values, check.soft_ce_zeros]
+SMOOTH_CHECKS = [check.smooth_labels_values]
+GRAD_CHECKS = [check.soft_ce_grad_values]
 
 
 def _ids(checks):
@@ -42,15 +43,23 @@ def cross_entropy_from_probs(probs, y):
         return float(-np.log(p_true).mean())
 
 
-def cross_entropy(logits, y):
-    logits = np.asarray(logits)
-    if logits.dtype.kind != "f":
-        logits = logits.astype(np.float64)
-    y = np.asarray(y)
-    rows = np.arange(logits.shape[0])
-    shifted = logits - logits.max(axis=1, keepdims=True)       # every exponent <= 0
-    log_q = np.log(np.exp(shifted).sum(axis=1))                # log Q_i - max_k z_ik
-    return float(np.mean(log_q - shifted[rows, y]))
+def soft_cross_entropy(probs, targets):
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(targets > 0, targets * np.log(probs), 0.0)
+    return 0 - terms.sum(axis=1).mean()
+
+
+def smooth_labels(Y, eps):
+    Y = np.asarray(Y, dtype=np.float64)
+    return (1.0 - eps) * Y + eps / Y.shape[1]
+
+
+def soft_cross_entropy_grad(probs, targets):
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    return (probs - targets) / probs.shape[0]
 
 
 # ------------------------------------------------------------------------------- other correct students
@@ -58,19 +67,17 @@ def one_hot_eye(y, num_classes):
     return np.eye(num_classes)[np.asarray(y)]
 
 
-def ce_float32_throughout(logits, y):
-    """Stays in the input's precision and adds the max back: still within the float32 tolerance."""
-    z = np.asarray(logits)
-    m = z.max(axis=1)
-    lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-    return (lse - z[np.arange(len(y)), y]).mean()              # a NumPy scalar, not a float
+def soft_ce_masked(probs, targets):
+    """Another correct way: only the entries with target mass, summed per row."""
+    p, t = np.asarray(probs, dtype=float), np.asarray(targets, dtype=float)
+    logp = np.zeros_like(p)
+    np.log(p, out=logp, where=t > 0)
+    return float(-(t * logp).sum() / len(p))
 
 
-def ce_via_one_hot_and_lists(logits, y):
-    z = np.asarray(logits, dtype=np.float64)
-    log_p = z - z.max(axis=1, keepdims=True)
-    log_p = log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
-    return [-(one_hot_eye(y, z.shape[1]) * log_p).sum(axis=1).mean()]   # finite log_p: no 0 * -inf
+def smooth_labels_lists(Y, eps):
+    k = len(Y[0])
+    return [[(1 - eps) * v + eps / k for v in row] for row in np.asarray(Y).tolist()]
 
 
 # ------------------------------------------------------------------------------------- correct students
@@ -85,22 +92,47 @@ def test_correct_from_probs_passes(chk):
     chk(cross_entropy_from_probs)
 
 
-@pytest.mark.parametrize("chk", LOGITS_CHECKS, ids=_ids(LOGITS_CHECKS))
-@pytest.mark.parametrize("student", [cross_entropy, ce_float32_throughout, ce_via_one_hot_and_lists])
-def test_correct_cross_entropy_passes(chk, student):
+@pytest.mark.parametrize("chk", SOFT_CHECKS, ids=_ids(SOFT_CHECKS))
+@pytest.mark.parametrize("student", [soft_cross_entropy, soft_ce_masked])
+def test_correct_soft_cross_entropy_passes(chk, student):
     chk(student)
 
 
+@pytest.mark.parametrize("student", [smooth_labels, smooth_labels_lists])
+def test_correct_smooth_labels_passes(student):
+    check.smooth_labels_values(student)
+
+
+def test_correct_gradient_passes():
+    check.soft_ce_grad_values(soft_cross_entropy_grad)
+    check.soft_ce_grad_values(lambda p, t: ((np.asarray(p) - np.asarray(t)) / len(p)).tolist())
+
+
 @pytest.mark.parametrize("seed", [1, 7, 21, 42])
-def test_hidden_seeds_and_scales_pass(seed):
+def test_hidden_seeds_pass(seed):
     check.one_hot_shapes(one_hot, seed=seed)
     check.probs_batches(cross_entropy_from_probs, seed=seed)
-    check.cross_entropy_examples(cross_entropy, seed=seed)
-    check.edge_cases(cross_entropy, seed=seed)
-    check.float32_logits(cross_entropy, seed=seed)
-    check.float32_logits(ce_float32_throughout, seed=seed)
-    for scale in (1e3, 3e3, 1e4):
-        check.large_logits(cross_entropy, scale=scale)
+    check.zero_probability(cross_entropy_from_probs, seed=seed)
+    check.soft_ce_values(soft_cross_entropy, seed=seed)
+    check.soft_ce_zeros(soft_cross_entropy, seed=seed)
+    check.smooth_labels_values(smooth_labels, seed=seed)
+    check.soft_ce_grad_values(soft_cross_entropy_grad, seed=seed)
+
+
+def test_gradient_check_agrees_with_finite_differences():
+    """The reference the gradient check compares with is the derivative of the loss (an independent oracle)."""
+    rng = np.random.default_rng(3)
+    Z, T = rng.normal(size=(4, 5)), rng.dirichlet(np.ones(5), size=4)
+
+    def loss(v):
+        return -np.mean(np.sum(T * scipy.special.log_softmax(v, axis=1), axis=1))
+    h, fd = 1e-5, np.zeros_like(Z)
+    for idx in np.ndindex(Z.shape):
+        e = np.zeros_like(Z)
+        e[idx] = h
+        fd[idx] = (loss(Z + e) - loss(Z - e)) / (2 * h)
+    np.testing.assert_allclose(course_likelihood.soft_cross_entropy_grad(scipy.special.softmax(Z, axis=1), T), fd,
+                               rtol=1e-6, atol=1e-9)
 
 
 def test_election_constants_match_the_lecture():
@@ -182,87 +214,61 @@ def test_column_indexing_bug():
         check.election_table(columns)
 
 
-# --------------------------------------------------------------------------- cross_entropy mistakes
-def naive_ce(logits, y):
-    z = np.asarray(logits)
-    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    return float(-np.log(p[np.arange(len(y)), y]).mean())
+# ------------------------------------------------------------------------- soft_cross_entropy mistakes
+def test_zero_log_zero_in_soft_targets_is_named():
+    def plain(probs, targets):
+        return float(-(np.asarray(targets) * np.log(np.asarray(probs))).sum(axis=1).mean())
+    check.soft_ce_values(plain)                # fine while no probability is 0
+    with pytest.raises(GradingError, match=r"targets=\[\[0, 1\]\]\) is wrong: .*got nan .*leave out the terms "
+                                           r"whose target is 0"):
+        check.soft_ce_zeros(plain)
 
 
-def log_of_stable_softmax(logits, y):
-    z = np.asarray(logits)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    p = e / e.sum(axis=1, keepdims=True)
-    return float(-np.log(p[np.arange(len(y)), y]).mean())
+def test_epsilon_in_soft_cross_entropy():
+    def eps(probs, targets):
+        return float(-(np.asarray(targets) * np.log(np.asarray(probs) + 1e-12)).sum(axis=1).mean())
+    with pytest.raises(GradingError, match=r"must be inf: the target puts mass 0\.1 on a class"):
+        check.soft_ce_zeros(eps)
 
 
-def clipped_ce(logits, y):                     # "clip the scores first" (lecture notes): changes the loss
-    return cross_entropy(np.clip(logits, -50, 50), y)
+def test_soft_ce_with_argmax_label_is_caught():
+    def argmax_label(probs, targets):           # treats a soft target as the label of its largest entry
+        t = np.asarray(targets)
+        return float(-np.log(np.asarray(probs)[np.arange(len(t)), t.argmax(axis=1)]).mean())
+    with pytest.raises(GradingError, match=r"targets smoothed by eps=0\.1\) is wrong"):
+        check.soft_ce_values(argmax_label)
 
 
-@pytest.mark.parametrize("student", [naive_ce, log_of_stable_softmax, clipped_ce])
-def test_unstable_students_pass_small_logits(student):
-    check.cross_entropy_examples(student)
-    check.edge_cases(student)
+def test_soft_ce_sum_is_named():
+    with pytest.raises(GradingError, match=r"sum over the examples; divide by N"):
+        check.soft_ce_values(lambda p, t: soft_cross_entropy(p, t) * len(p))
 
 
-def test_naive_softmax_gives_inf_or_nan():
-    with pytest.raises(GradingError, match=r"\[\[1000, -1000\]\], y=\[1\]\) is wrong: expected 2000\., got inf "
-                                           r".*max shift"):
-        check.large_logits(naive_ce)          # exp(-1000) / inf = 0, and -log 0 = inf
-    with pytest.raises(GradingError, match=r"\[\[1000, 1000 \+ 1, 1000 \+ 2\]\], y=\[0\]\) is wrong: "
-                                           r"expected 2\.407606, got nan .*inf/inf: np\.exp overflowed"):
-        check.large_logits(lambda z, y: naive_ce(z, y) if len(y) > 1 or y[0] == 0 else cross_entropy(z, y))
-    with pytest.raises(GradingError, match=r"float32 logits around 100.*got nan"):
-        check.float32_logits(naive_ce)
+# ------------------------------------------------------------------------------ smooth_labels mistakes
+def test_smoothing_without_renormalising_or_with_wrong_k():
+    with pytest.raises(GradingError, match=r"smooth_labels\(one_hot\(\[2, 1, 0\], 3\), eps=0\.1\) is wrong"):
+        check.smooth_labels_values(lambda Y, eps: np.asarray(Y) + eps / np.shape(Y)[1])    # rows sum to 1 + eps
+    with pytest.raises(GradingError, match=r"is wrong"):
+        check.smooth_labels_values(lambda Y, eps: (1 - eps) * np.asarray(Y) + eps / (np.shape(Y)[1] - 1))
 
 
-def test_log_of_softmax_gives_inf():
-    with pytest.raises(GradingError, match=r"expected 2000\., got inf .*-log\(p\) of a probability that rounded "
-                                           r"to 0"):
-        check.large_logits(log_of_stable_softmax)
-    with pytest.raises(GradingError, match=r"got inf"):
-        check.float32_logits(log_of_stable_softmax)
+# ------------------------------------------------------------------------------------ gradient mistakes
+def test_gradient_of_the_sum_is_named():
+    with pytest.raises(GradingError, match=r"gradient of the \*sum\*; .*divide by N"):
+        check.soft_ce_grad_values(lambda p, t: np.asarray(p) - np.asarray(t))
 
 
-def test_clipping_is_caught():
-    with pytest.raises(GradingError, match=r"expected 2000\., got 100\. "):
-        check.large_logits(clipped_ce)
+def test_flipped_gradient_is_named():
+    with pytest.raises(GradingError, match=r"the sign is flipped"):
+        check.soft_ce_grad_values(lambda p, t: (np.asarray(t) - np.asarray(p)) / len(p))
 
 
-def test_cross_entropy_sum_and_vector():
-    def summed(logits, y):
-        return cross_entropy(logits, y) * len(y)
-    with pytest.raises(GradingError, match=r"np\.zeros\(\(4, 10\)\).*sum over the examples"):
-        check.cross_entropy_examples(summed)
-
-    def vector(logits, y):
-        z = np.asarray(logits, dtype=float)
-        return scipy_free_lse(z) - z[np.arange(len(y)), y]
-    with pytest.raises(GradingError, match=r"shape \(4,\) — one loss per example; return their mean"):
-        check.cross_entropy_examples(vector)
-
-
-def scipy_free_lse(z):
-    m = z.max(axis=1)
-    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-
-
-def test_column_indexing_bug_in_cross_entropy():
-    def columns(logits, y):
-        z = np.asarray(logits, dtype=float)
-        return float(np.mean(scipy_free_lse(z)[:, None] - z[:, y]))
-    with pytest.raises(GradingError, match=r"a \(6, 5\) batch of random logits\) is wrong"):
-        check.cross_entropy_examples(columns)
-    with pytest.raises(GradingError, match=r"labels \[0, 6, 0, 6, 6\]\) is wrong"):
-        check.edge_cases(columns)
-
-
-def test_float32_precision_loss_is_caught():
-    def float16(logits, y):
-        return cross_entropy(np.asarray(logits).astype(np.float16), y)
-    with pytest.raises(GradingError, match=r"float32 logits around 100\) is wrong"):
-        check.float32_logits(float16)
+def test_gradient_without_the_targets_sum_is_caught():
+    def forgot_sum(probs, targets):            # -t_j + p_j (not p_j sum_k t_k): right only for one-hot targets
+        p, t = np.asarray(probs), np.asarray(targets)
+        return (p * t.max(axis=1, keepdims=True) - t) / len(p)
+    with pytest.raises(GradingError, match=r"soft_cross_entropy_grad\(one voter, .*eps=0\.3\) is wrong at index"):
+        check.soft_ce_grad_values(forgot_sum)
 
 
 # ----------------------------------------------------------------------------------- delegating students
@@ -270,7 +276,11 @@ DELEGATES = {
     "one_hot": (ONE_HOT_CHECKS, lambda y, c: course_likelihood.one_hot(y, c), "course_utils.likelihood"),
     "cross_entropy_from_probs": (PROBS_CHECKS, lambda p, y: course_likelihood.cross_entropy_from_probs(p, y),
                                  "course_utils.likelihood"),
-    "cross_entropy": (LOGITS_CHECKS, lambda z, y: course_likelihood.cross_entropy(z, y), "course_utils.likelihood"),
+    "soft_cross_entropy": (SOFT_CHECKS, lambda p, t: course_likelihood.soft_cross_entropy(p, t),
+                           "course_utils.likelihood"),
+    "smooth_labels": (SMOOTH_CHECKS, lambda Y, e: course_likelihood.smooth_labels(Y, e), "course_utils.likelihood"),
+    "soft_cross_entropy_grad": (GRAD_CHECKS, lambda p, t: course_likelihood.soft_cross_entropy_grad(p, t),
+                                "course_utils.likelihood"),
 }
 
 
@@ -279,19 +289,6 @@ def test_delegating_to_the_reference_fails(name):
     checks, student, culprit = DELEGATES[name]
     for chk in checks:
         with pytest.raises(GradingError, match=rf"^{name} must be your own NumPy code, but it called {culprit}"):
-            chk(student)
-
-
-@pytest.mark.parametrize("chk", LOGITS_CHECKS, ids=_ids(LOGITS_CHECKS))
-def test_delegating_to_log_softmax_or_scipy_fails(chk):
-    def via_log_softmax(logits, y):
-        return float(-course_stability.log_softmax(np.asarray(logits), axis=1)[np.arange(len(y)), y].mean())
-
-    def via_scipy(logits, y):
-        z = np.asarray(logits, dtype=float)
-        return float(np.mean(scipy.special.logsumexp(z, axis=1) - z[np.arange(len(y)), y]))
-    for student, culprit in ((via_log_softmax, r"course_utils\.stability"), (via_scipy, r"scipy\.special")):
-        with pytest.raises(GradingError, match=rf"cross_entropy must be your own NumPy code.*{culprit}"):
             chk(student)
 
 
@@ -305,7 +302,8 @@ def _returns_none(*args):
 
 
 ALL = [(c, "one_hot") for c in ONE_HOT_CHECKS] + [(c, "cross_entropy_from_probs") for c in PROBS_CHECKS] \
-    + [(c, "cross_entropy") for c in LOGITS_CHECKS]
+    + [(c, "soft_cross_entropy") for c in SOFT_CHECKS] + [(c, "smooth_labels") for c in SMOOTH_CHECKS] \
+    + [(c, "soft_cross_entropy_grad") for c in GRAD_CHECKS]
 
 
 @pytest.mark.parametrize("chk,name", ALL, ids=[f"{c.__name__}" for c, _ in ALL])
@@ -324,18 +322,20 @@ def test_crash_and_text_are_reported(chk, name):
     with pytest.raises(GradingError, match=rf"^{name} raised NameError: name 'totl' is not defined$"):
         chk(crashes)
     def text(*args):
-        return np.full((len(args[0]), args[1]), "a") if name == "one_hot" else "loss"
+        if name == "one_hot":
+            return np.full((len(args[0]), args[1]), "a")
+        return np.full(np.shape(args[0]), "a") if name in ("smooth_labels", "soft_cross_entropy_grad") else "loss"
 
     with pytest.raises(GradingError, match=r"dtype <U"):
         chk(text)
 
 
 def test_inputs_mutated_by_the_student_do_not_affect_the_expected_values():
-    def mutating(logits, y):
-        loss = cross_entropy(logits, y)
-        if isinstance(logits, np.ndarray):
-            logits[...] = 0
+    def mutating(probs, targets):
+        loss = soft_cross_entropy(probs, targets)
+        if isinstance(probs, np.ndarray):
+            probs[...] = 0
         return loss
 
-    for chk in LOGITS_CHECKS:
+    for chk in SOFT_CHECKS:
         chk(mutating)

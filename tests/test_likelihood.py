@@ -1,7 +1,8 @@
-"""Tests for ``course_utils.likelihood``: one-hot labels, the cross-entropy loss and its gradient.
+"""Tests for ``course_utils.likelihood``: one-hot labels, the cross-entropy loss and its gradient, soft targets.
 
-Oracles: ``np.eye`` indexing, ``scipy.special.logsumexp``, hand computation with ``math.log``, and
-centred finite differences (``course_utils.gradcheck.numerical_gradient``).
+Oracles: ``np.eye`` indexing, ``scipy.special.logsumexp``, ``scipy.stats.entropy`` (entropy and KL divergence),
+``scipy.special.xlogy``, hand computation with ``math.log``, and centred finite differences
+(``course_utils.gradcheck.numerical_gradient``).
 """
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ import warnings
 import numpy as np
 import pytest
 import scipy.special as sps
+from scipy import stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from course_utils.gradcheck import numerical_gradient, rel_error
-from course_utils.likelihood import cross_entropy, cross_entropy_from_probs, cross_entropy_grad, one_hot
+from course_utils.likelihood import (
+    cross_entropy,
+    cross_entropy_from_probs,
+    cross_entropy_grad,
+    one_hot,
+    smooth_labels,
+    soft_cross_entropy,
+    soft_cross_entropy_grad,
+)
 
 RNG = np.random.default_rng(11)
 
@@ -206,7 +216,7 @@ def test_grad_rows_sum_to_zero_and_sign():
     logits = RNG.normal(size=(8, 6))
     y = RNG.integers(0, 6, size=8)
     g = cross_entropy_grad(logits, y)
-    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-16)
+    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-15)
     assert (g[np.arange(8), y] < 0).all()
     mask = np.ones_like(g, dtype=bool)
     mask[np.arange(8), y] = False
@@ -264,3 +274,87 @@ def test_bad_logits(f, logits, exc, match):
 def test_bad_labels(f, y, exc, match):
     with pytest.raises(exc, match=match):
         f(np.zeros((2, 3)), y)
+
+
+# ---------------------------------------------------------------------------- soft targets, smoothing
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_soft_cross_entropy_is_entropy_plus_kl(k):
+    P, T = RNG.dirichlet(np.ones(k), size=6), RNG.dirichlet(np.ones(k), size=6)
+    want = np.mean([stats.entropy(T[i]) + stats.entropy(T[i], P[i]) for i in range(6)])
+    assert soft_cross_entropy(P, T) == pytest.approx(want, rel=1e-12)
+    assert soft_cross_entropy(P, T) == pytest.approx(float(np.mean(-sps.xlogy(T, P).sum(axis=1))), rel=1e-13)
+
+
+def test_soft_cross_entropy_with_one_hot_targets_is_the_label_loss():
+    assert soft_cross_entropy(ELECTION_PROBS, np.eye(3)[ELECTION_Y]) == pytest.approx(
+        (2 * -math.log(0.4) - math.log(0.1)) / 3, rel=1e-14)
+
+
+def test_soft_cross_entropy_zeros():
+    assert soft_cross_entropy([[0.0, 1.0]], [[0.0, 1.0]]) == 0.0        # 0 log 0 = 0: no NaN
+    assert soft_cross_entropy([[0.0, 1.0]], [[0.1, 0.9]]) == math.inf   # mass on an impossible class
+    assert soft_cross_entropy([[0.5, 0.5]], [[0.5, 0.5]]) == pytest.approx(math.log(2), rel=1e-15)
+
+
+def test_soft_cross_entropy_is_smallest_at_the_targets():
+    T = RNG.dirichlet(np.ones(4), size=1)
+    best = soft_cross_entropy(T, T)
+    assert best == pytest.approx(stats.entropy(T[0]), rel=1e-13)
+    for _ in range(200):
+        assert soft_cross_entropy(RNG.dirichlet(np.ones(4), size=1), T) >= best
+
+
+@pytest.mark.parametrize("k,eps", [(3, 0.1), (10, 0.1), (4, 0.0), (4, 1.0), (7, 0.35)])
+def test_smooth_labels_by_hand(k, eps):
+    y = RNG.integers(0, k, size=5)
+    T = smooth_labels(np.eye(k)[y], eps)
+    for i in range(5):
+        for j in range(k):
+            want = (1 - eps + eps / k) if j == y[i] else eps / k
+            assert T[i, j] == pytest.approx(want, rel=1e-15, abs=1e-17)
+    np.testing.assert_allclose(T.sum(axis=1), 1.0, rtol=1e-15)
+    assert T.dtype == np.float64
+
+
+def test_smoothing_bounds_the_optimal_logit_gap():
+    """At the optimum p = t (SciPy's optimiser) the gap is log((1 - eps + eps/K) / (eps/K)): log 91 for 0.1, K = 10."""
+    from scipy import optimize
+
+    t = smooth_labels(np.eye(10)[[3]], 0.1)[0]
+    res = optimize.minimize(lambda z: -np.sum(t * sps.log_softmax(z)), np.zeros(10), tol=1e-12)
+    assert res.x[3] - np.delete(res.x, 3).max() == pytest.approx(math.log(91), abs=1e-4)
+
+
+@pytest.mark.parametrize("n,k", [(1, 2), (4, 3), (6, 5)])
+def test_soft_grad_matches_finite_differences(n, k):
+    Z, T = RNG.normal(size=(n, k)), RNG.dirichlet(np.ones(k), size=n)
+    g = soft_cross_entropy_grad(sps.softmax(Z, axis=1), T)
+    fd = numerical_gradient(lambda v: soft_cross_entropy(sps.softmax(v, axis=1), T), Z.copy())
+    assert rel_error(g, fd) < 1e-7
+    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-15)
+
+
+def test_soft_grad_with_one_hot_targets_is_the_label_gradient():
+    Z = RNG.normal(size=(5, 4))
+    y = np.array([0, 3, 1, 1, 2])
+    np.testing.assert_allclose(soft_cross_entropy_grad(sps.softmax(Z, axis=1), np.eye(4)[y]),
+                               cross_entropy_grad(Z, y), rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("f", [soft_cross_entropy, soft_cross_entropy_grad])
+@pytest.mark.parametrize("probs,targets,match", [
+    ([[0.5, 0.5]], [[0.2, 0.3]], r"rows of targets must sum to 1; row 0 sums to 0\.5"),
+    ([[0.5, 0.6]], [[0.5, 0.5]], r"rows of probs must sum to 1"),
+    ([[1.5, -0.5]], [[0.5, 0.5]], r"probs must lie in \[0, 1\]"),
+    ([[0.5, 0.5]], [[0.5, 0.5], [1.0, 0.0]], r"probs has shape \(1, 2\) but targets has shape \(2, 2\)"),
+    ([0.5, 0.5], [0.5, 0.5], r"probs must have 2 dimension"),
+])
+def test_soft_bad_input(f, probs, targets, match):
+    with pytest.raises(ValueError, match=match):
+        f(probs, targets)
+
+
+@pytest.mark.parametrize("eps", [-0.1, 1.5, "0.1", None, True])
+def test_smooth_labels_bad_eps(eps):
+    with pytest.raises(ValueError, match=r"eps must be a number in \[0, 1\]"):
+        smooth_labels(np.eye(3), eps)

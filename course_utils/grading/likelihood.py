@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import likelihood as ref
-from ._core import Case, GradingError, assert_close, call, compare_with_reference, fmt
+from ._core import Case, GradingError, as_result, assert_close, call, compare_with_reference, fmt
 
 __all__ = ["ELECTION_PROBS", "ELECTION_Y", "one_hot_examples", "one_hot_shapes", "election_table",
-           "zero_probability", "probs_batches", "cross_entropy_examples", "edge_cases", "large_logits",
-           "float32_logits"]
+           "zero_probability", "probs_batches", "soft_ce_values", "soft_ce_zeros", "smooth_labels_values",
+           "soft_ce_grad_values"]
 
 #: The lecture's election table: columns are the classes (other, republican, democrat), the order in which
 #: the targets 1 0 0 (other), 0 1 0 (republican), 0 0 1 (democrat) are written.
@@ -51,16 +51,25 @@ def election_table(cross_entropy_from_probs) -> None:
           ELECTION_PROBS, ELECTION_Y, ref.cross_entropy_from_probs)
 
 
-def zero_probability(cross_entropy_from_probs) -> None:
+def zero_probability(cross_entropy_from_probs, seed: int | None = None) -> None:
     """A true-class probability of 0 gives inf; a 0 on a wrong class is harmless (no 0 * log 0 = NaN)."""
     f, name = cross_entropy_from_probs, "cross_entropy_from_probs"
-    _loss(f, name, "probs=[[0, 1]], y=[1] (a 0 on a wrong class)", np.array([[0.0, 1.0]]), np.array([1]),
-          ref.cross_entropy_from_probs)
-    _loss(f, name, "probs=[[0.5, 0.5, 0], [0, 0, 1]], y=[0, 2]", np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]),
-          np.array([0, 2]), ref.cross_entropy_from_probs)
-    for label, p, y in (("probs=[[0, 1]], y=[0]", np.array([[0.0, 1.0]]), np.array([0])),
-                        ("probs=[[0.5, 0.5], [1, 0]], y=[0, 1]", np.array([[0.5, 0.5], [1.0, 0.0]]),
-                         np.array([0, 1]))):
+    finite = [("probs=[[0, 1]], y=[1] (a 0 on a wrong class)", np.array([[0.0, 1.0]]), np.array([1])),
+              ("probs=[[0.5, 0.5, 0], [0, 0, 1]], y=[0, 2]", np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]),
+               np.array([0, 2]))]
+    infinite = [("probs=[[0, 1]], y=[0]", np.array([[0.0, 1.0]]), np.array([0])),
+                ("probs=[[0.5, 0.5], [1, 0]], y=[0, 1]", np.array([[0.5, 0.5], [1.0, 0.0]]), np.array([0, 1]))]
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        probs = rng.dirichlet(np.ones(5), size=6)
+        probs[:, 4] = 0.0                                   # class 4 is impossible in every row
+        probs /= probs.sum(axis=1, keepdims=True)
+        y = rng.integers(0, 4, size=6)
+        finite = [("a (6, 5) batch where the never-true class 4 has probability 0", probs, y)]
+        infinite = [("the same batch with one label changed to class 4", probs, np.r_[y[:5], 4])]
+    for label, p, y in finite:
+        _loss(f, name, label, p, y, ref.cross_entropy_from_probs)
+    for label, p, y in infinite:
         got = _scalar(call(f, name, p.copy(), y.copy()), f"{name}({label})", len(y))
         if not got == np.inf:
             raise GradingError(f"{name}({label}) must be inf: the true class has probability 0, so the "
@@ -81,58 +90,89 @@ def probs_batches(cross_entropy_from_probs, seed: int = 0) -> None:
               ref.cross_entropy_from_probs)
 
 
-# ----------------------------------------------------------------------------------------- cross_entropy
-def cross_entropy_examples(cross_entropy, seed: int = 0) -> None:
-    """The dog logits [5, 2, -1, 3] (≈ 0.172), equal logits (log C) and a random batch."""
-    rng = np.random.default_rng(seed)
-    z = rng.normal(scale=2.0, size=(6, 5))
-    y = rng.integers(0, 5, size=6)
-    for label, logits, labels in (("[[5, 2, -1, 3]], y=[0] (the dog example)", np.array([[5.0, 2, -1, 3]]),
-                                   np.array([0])),
-                                  ("np.zeros((4, 10)), y=[0, 3, 9, 9] (equal logits: log 10)",
-                                   np.zeros((4, 10)), np.array([0, 3, 9, 9])),
-                                  ("a (6, 5) batch of random logits", z, y)):
-        _loss(cross_entropy, "cross_entropy", label, logits, labels, ref.cross_entropy)
+# ------------------------------------------------------------------------------------ soft_cross_entropy
+def soft_ce_values(soft_cross_entropy, seed: int | None = None) -> None:
+    """One-hot targets give the election table's 1.378; smoothed and random soft targets give H(t, p)."""
+    if seed is None:
+        cases = [("the election table with one-hot targets", ELECTION_PROBS, ref.one_hot(ELECTION_Y, 3)),
+                 ("the election table with targets smoothed by eps=0.1", ELECTION_PROBS,
+                  ref.smooth_labels(ref.one_hot(ELECTION_Y, 3), 0.1)),
+                 ("probs=[[0.25, 0.75]], targets=[[0.5, 0.5]]", np.array([[0.25, 0.75]]), np.array([[0.5, 0.5]]))]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = [("7 random rows over 4 classes, random soft targets", rng.dirichlet(np.ones(4), size=7),
+                  rng.dirichlet(np.ones(4), size=7)),
+                 ("probs equal to the targets (the loss is their entropy)", *[rng.dirichlet(np.ones(5), size=3)] * 2)]
+    for label, probs, targets in cases:
+        _loss(soft_cross_entropy, "soft_cross_entropy", label, probs, targets, ref.soft_cross_entropy)
 
 
-def edge_cases(cross_entropy, seed: int = 0) -> None:
-    """One example with two classes, labels 0 and C-1, and a batch whose labels are all equal."""
-    rng = np.random.default_rng(seed)
-    z = rng.normal(scale=3.0, size=(5, 7))
-    for label, logits, labels in (("[[0.5, -1.5]], y=[1] (one example, two classes)", np.array([[0.5, -1.5]]),
-                                   np.array([1])),
-                                  ("a (5, 7) batch with labels [0, 6, 0, 6, 6]", z, np.array([0, 6, 0, 6, 6])),
-                                  ("a (5, 7) batch with every label 3", z, np.full(5, 3))):
-        _loss(cross_entropy, "cross_entropy", label, logits, labels, ref.cross_entropy)
+def soft_ce_zeros(soft_cross_entropy, seed: int | None = None) -> None:
+    """A target of 0 contributes nothing, even where p = 0 (0 log 0 = 0); target mass where p = 0 gives inf."""
+    f, name = soft_cross_entropy, "soft_cross_entropy"
+    cases = [("probs=[[0, 1]], targets=[[0, 1]]", np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]])),
+             ("probs=[[0.5, 0.5, 0]], targets=[[0.2, 0.8, 0]]", np.array([[0.5, 0.5, 0.0]]),
+              np.array([[0.2, 0.8, 0.0]]))]
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        probs, targets = rng.dirichlet(np.ones(6), size=4), rng.dirichlet(np.ones(6), size=4)
+        probs[:, 0], targets[:, 0] = 0.0, 0.0                           # class 0 impossible and never a target
+        probs /= probs.sum(axis=1, keepdims=True)
+        targets /= targets.sum(axis=1, keepdims=True)
+        cases = [("a (4, 6) batch whose class 0 has p = 0 and target 0", probs, targets)]
+    for label, probs, targets in cases:
+        _loss(f, name, label, probs, targets, ref.soft_cross_entropy)
+    label = "probs=[[0, 1]], targets=[[0.1, 0.9]]"
+    got = _scalar(call(f, name, np.array([[0.0, 1.0]]), np.array([[0.1, 0.9]])), f"{name}({label})", 1)
+    if not got == np.inf:
+        raise GradingError(f"{name}({label}) must be inf: the target puts mass 0.1 on a class the model calls "
+                           f"impossible, and -0.1 log 0 = inf; got {fmt(got)}")
 
 
-def large_logits(cross_entropy, scale: float = 1e3) -> None:
-    """Logits of size ``scale`` (1e3 .. 1e4) give the finite exact loss, e.g. [[s, -s]], y=[1] → 2s."""
-    s = float(scale)
-    cases = ((f"[[{s:g}, {-s:g}]], y=[1]", np.array([[s, -s]]), np.array([1])),
-             (f"[[{s:g}, {s:g} + 1, {s:g} + 2]], y=[0]", np.array([[s, s + 1, s + 2]]), np.array([0])),
-             (f"[[{-s:g}, 0, {s:g}], [{s:g}, 0, {-s:g}]], y=[0, 2]", np.array([[-s, 0, s], [s, 0, -s]]),
-              np.array([0, 2])),
-             (f"[[{s:g}, {-s:g}], [{-s:g}, {s:g}]], y=[0, 1] (confident and right)",
-              np.array([[s, -s], [-s, s]]), np.array([0, 1])))
-    for label, logits, labels in cases:
-        _loss(cross_entropy, "cross_entropy", label, logits, labels, ref.cross_entropy, atol=1e-9)
-    z = np.random.default_rng(0).normal(size=(4, 3))
-    _loss(cross_entropy, "cross_entropy", f"z + {s:g}, y for a random (4, 3) z (it must equal cross_entropy(z, y))",
-          z + s, np.array([0, 1, 2, 1]), ref.cross_entropy, atol=1e-9)
+# ------------------------------------------------------------------------------------------ smooth_labels
+def smooth_labels_values(smooth_labels, seed: int | None = None) -> None:
+    """``(1 - eps) Y + eps / K``: rows still sum to 1, eps = 0 changes nothing, K comes from Y's width."""
+    if seed is None:
+        cases = [Case("one_hot([2, 1, 0], 3), eps=0.1", ref.one_hot(ELECTION_Y, 3), 0.1),
+                 Case("one_hot([3], 10), eps=0.1 (0.91 on the true class, 0.01 elsewhere)", ref.one_hot([3], 10), 0.1),
+                 Case("one_hot([0, 1], 2), eps=0 (unchanged)", ref.one_hot([0, 1], 2), 0.0)]
+    else:
+        rng = np.random.default_rng(seed)
+        k = int(rng.integers(3, 9))
+        eps = float(rng.uniform(0.01, 0.5))
+        cases = [Case(f"one-hot targets of 6 random labels over {k} classes, eps={eps:.3f}",
+                      ref.one_hot(rng.integers(0, k, size=6), k), eps),
+                 Case("one_hot([1], 4), eps=1 (uniform)", ref.one_hot([1], 4), 1.0)]
+    compare_with_reference(smooth_labels, ref.smooth_labels, "smooth_labels", cases, rtol=1e-12, atol=1e-15)
 
 
-def float32_logits(cross_entropy, seed: int = 0) -> None:
-    """float32 logits beyond exp's float32 limit (88.7) still give the exact loss, to float32 accuracy."""
-    rng = np.random.default_rng(seed)
-    cases = (("float32 logits around 100", (rng.normal(scale=30.0, size=(6, 4)) + 100).astype(np.float32),
-              rng.integers(0, 4, size=6)),
-             ("float32 [[1000, -1000], [-1000, 1000]], y=[1, 1]", np.float32([[1e3, -1e3], [-1e3, 1e3]]),
-              np.array([1, 1])))
-    for label, logits, labels in cases:
-        tol = 8 * float(np.spacing(np.abs(logits).max()))   # a few float32 steps at the logits' size
-        _loss(cross_entropy, "cross_entropy", label, logits, labels,
-              lambda z, y: ref.cross_entropy(z.astype(np.float64), y), rtol=1e-5, atol=tol)
+# ------------------------------------------------------------------------------- soft_cross_entropy_grad
+def soft_ce_grad_values(grad, seed: int | None = None) -> None:
+    """``dL/dz = (P - T) / N`` for the mean soft cross-entropy, on one-hot, smoothed and random targets."""
+    if seed is None:
+        cases = [Case("the election table with one-hot targets", ELECTION_PROBS, ref.one_hot(ELECTION_Y, 3)),
+                 Case("one voter, probs=[[0.1, 0.2, 0.7]], targets smoothed by eps=0.3", ELECTION_PROBS[2:],
+                      ref.smooth_labels(ref.one_hot(ELECTION_Y[2:], 3), 0.3))]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = [Case("5 random rows over 4 classes, random soft targets", rng.dirichlet(np.ones(4), size=5),
+                      rng.dirichlet(np.ones(4), size=5)),
+                 Case("8 random rows over 6 classes, one-hot targets", rng.dirichlet(np.ones(6), size=8),
+                      ref.one_hot(rng.integers(0, 6, size=8), 6))]
+    for case in cases:
+        probs, targets = case.args
+        expected = ref.soft_cross_entropy_grad(probs, targets)
+        what = f"soft_cross_entropy_grad({case.label})"
+        got = as_result(call(grad, "soft_cross_entropy_grad", probs.copy(), targets.copy()), what, expected.shape)
+        n = probs.shape[0]
+        for wrong, hint in ((expected * n, "that is the gradient of the *sum*; the loss is the mean over the N "
+                                           "examples, so divide by N"),
+                            (-expected, "the sign is flipped: gradient descent must lower the loss, so the "
+                                        "gradient is p - t, not t - p"),
+                            (expected * -n, "the sign is flipped and the 1/N of the mean is missing")):
+            if np.allclose(got, wrong, rtol=1e-9, atol=1e-12) and not np.allclose(wrong, expected):
+                raise GradingError(f"{what} is wrong: {hint}")
+        assert_close(got, expected, what, rtol=1e-9, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -157,14 +197,15 @@ def _loss(student, name: str, label: str, a, y, reference, *, rtol: float = 1e-9
     if np.isclose(got, expected, rtol=rtol, atol=atol) or got == expected:
         return
     hint = ""
-    if np.isnan(got) and name == "cross_entropy":
-        hint = " — NaN comes from inf/inf: np.exp overflowed; subtract each row's maximum before np.exp"
+    if np.isnan(got) and name == "soft_cross_entropy":
+        hint = (" — NaN comes from 0 * log(0): a class with target 0 and probability 0; leave out the terms "
+                "whose target is 0 (for example with np.where(targets > 0, ...))")
     elif np.isnan(got):
         hint = (" — NaN comes from 0 * log(0) in a one-hot sum; take the true class's entry instead of "
                 "multiplying the log-probabilities by the one-hot vector")
     elif np.isinf(got):
-        hint = (" — -log(p) of a probability that rounded to 0; compute log Q - z_y with the max shift "
-                "instead of taking the log of a softmax")
+        hint = (" — log(0) of a class with probability 0 entered the loss although that class is not the "
+                "target; only classes with target mass may contribute")
     elif len(y) > 1 and np.isclose(got, len(y) * expected, rtol=1e-6):
         hint = " — that is the sum over the examples; divide by N to get the mean"
     elif name == "cross_entropy_from_probs" and _is_binary_ce(got, a, y):
