@@ -3,12 +3,14 @@
 One JupyterLab server per session, started from a throwaway course directory laid out the way nbgrader expects
 (the course's ``nbgrader_config.py``, ``source/`` = solutions, ``release/`` = the student notebooks), driven by
 headless Chromium through Playwright's sync API. The tests run notebooks through the UI (Run -> Run All Cells),
-check the nbgrader *Validate* toolbar button and the formgrader.
+check the nbgrader *Validate* toolbar button and the formgrader, and take the README's screenshot of the student
+release of notebook 1 as a student sees it (the top of the notebook after Run All).
 
 Needs the Python package ``playwright`` and a system Chromium (Debian: ``apt-get install chromium``); Playwright
 never downloads a browser here. Without them the tests skip, unless ``SOFTMAX_REQUIRE_BROWSER=1`` (CI), where a
 missing browser is a failure. ``CHROMIUM`` overrides the browser path. ``SAVE_SCREENSHOTS=1`` also writes the
-full-notebook screenshots to ``docs/screenshots/``.
+screenshots to ``docs/screenshots/`` (``notebook01.png``: the release, top of the notebook; ``notebook04.png``:
+the whole solution notebook 4).
 """
 from __future__ import annotations
 
@@ -44,8 +46,11 @@ UI_TIMEOUT = 60_000            # ms for a page, a kernel or a dialog
 RUN_ALL_TIMEOUT = 120_000      # ms for Run All Cells to finish one notebook
 MAX_SHOT_HEIGHT = 16_000       # px: Chromium's limit for one screenshot is 16384
 
-# Solution notebooks run through the UI: (folder under solutions/, screenshot name).
-SOLUTIONS = [("01_softmax", "notebook01.png"), ("04_stability", "notebook04.png")]
+# Solution notebooks run through the UI: (folder under solutions/, name of its full-notebook screenshot).
+SOLUTIONS = [("01_softmax", "solutions01.png"), ("04_stability", "notebook04.png")]
+RELEASE_SHOT = "notebook01.png"     # the README's picture: notebook 1's student release, from the top
+RELEASE_SHOT_VIEWPORT = {"width": 1400, "height": 1300}
+SAVED_SHOTS = {"notebook04.png", RELEASE_SHOT}   # the ones SAVE_SCREENSHOTS=1 copies to docs/screenshots/
 
 
 try:
@@ -363,16 +368,64 @@ def test_solution_runs_clean_in_jupyterlab(page, lab, name, screenshot, tmp_path
     assert figures, "no figure (<img> in an output area) rendered"
     assert page.locator(".jp-Dialog").count() == 0, page.locator(".jp-Dialog").first.inner_text()
 
-    shots = [tmp_path_factory.getbasetemp() / "screenshots" / screenshot]
-    if os.environ.get("SAVE_SCREENSHOTS") == "1":
-        shots.append(REPO / "docs" / "screenshots" / screenshot)
+    shots = _shot_paths(tmp_path_factory, screenshot)
     full_notebook_screenshot(page, shots[0])
-    for extra in shots[1:]:
-        extra.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shots[0], extra)
+    _copy_shot(shots)
     with capsys.disabled():
         print(f"\n[browser] {lab.solutions[name]}: {len(cells)} code cells ran, {len(figures)} figures "
               f"{figures}; screenshot: {', '.join(map(str, shots))}")
+
+
+def _shot_paths(tmp_path_factory, screenshot: str) -> list[Path]:
+    """Where a screenshot goes: the session's temp folder, and docs/screenshots/ for the README's pictures when
+    SAVE_SCREENSHOTS=1."""
+    shots = [tmp_path_factory.getbasetemp() / "screenshots" / screenshot]
+    if os.environ.get("SAVE_SCREENSHOTS") == "1" and screenshot in SAVED_SHOTS:
+        shots.append(REPO / "docs" / "screenshots" / screenshot)
+    return shots
+
+
+def _copy_shot(shots: list[Path]) -> None:
+    for extra in shots[1:]:
+        extra.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shots[0], extra)
+
+
+def top_of_notebook_screenshot(page, path: Path) -> None:
+    """Screenshot of the viewport with the notebook scrolled to its first cell (what a student sees on opening it)."""
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    page.set_viewport_size(RELEASE_SHOT_VIEWPORT)
+    page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                  " nb.activeCellIndex = 0; nb.deselectAll(); }")
+    scroller = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer")
+    scroller.evaluate("e => e.scrollTo(0, 0)")
+    page.wait_for_function("""() => {
+        const e = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');
+        const first = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell');
+        return e.scrollTop === 0 && first !== null
+            && first.getBoundingClientRect().top >= e.getBoundingClientRect().top; }""")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+
+
+@pytest.mark.browser
+def test_release_notebook_screenshot_from_the_top(page, lab, tmp_path_factory, capsys):
+    """The README's screenshot: notebook 1's student release after Run All, scrolled to the top. Run All stops at
+    the first unanswered exercise (NotImplementedError), and the release holds no solution or hidden test."""
+    open_notebook(page, lab, lab.release)
+    cells = run_all_cells(page, lab)
+    errors = errors_in(cells)
+    assert len(errors) == 1 and "NotImplementedError" in errors[0], errors
+    assert not any("BEGIN HIDDEN TESTS" in c["source"] or "BEGIN SOLUTION" in c["source"] for c in cells)
+    shots = _shot_paths(tmp_path_factory, RELEASE_SHOT)
+    top_of_notebook_screenshot(page, shots[0])
+    top = page.evaluate("() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
+                        ".jp-WindowedPanel-outer').scrollTop")
+    assert top == 0, f"the notebook is scrolled to {top}px, not to its top"
+    assert page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first.is_visible()
+    _copy_shot(shots)
+    with capsys.disabled():
+        print(f"\n[browser] {lab.release}: screenshot from the top: {', '.join(map(str, shots))}")
 
 
 @pytest.mark.browser
