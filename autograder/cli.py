@@ -11,9 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .course import REPO, Course, assignments
+from .course import REPO, Course, CourseError, assignments
 from .demo import write_demo_submissions
-from .grade import grade_all
+from .execute import Limits, Status
+from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
 
 __all__ = ["main", "release", "publish", "collect", "collect_exchange", "collect_zip", "feedback", "export"]
 
@@ -67,7 +68,7 @@ def collect(course: Course, path: Path) -> list[str]:
     """Copy ``PATH/<student>/<assignment>/*`` into ``submitted/`` and register the students."""
     path = Path(path)
     if not path.is_dir():
-        raise SystemExit(f"collect: {path} is not a folder of <student>/<assignment>/ submissions")
+        raise CourseError(f"{path} is not a folder of <student>/<assignment>/ submissions")
     known = set(assignments(course.source))
     students = []
     for sdir in sorted(p for p in path.iterdir() if p.is_dir()):
@@ -160,17 +161,27 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("grade", "demo"):
         p = sub.add_parser(name, help="autograde all submissions" if name == "grade"
                            else "the whole pipeline on the bundled demo class, in a temporary course")
-        p.add_argument("--workers", type=int, default=None, help="parallel nbgrader batches (default: cores + 1)")
+        p.add_argument("--workers", type=int, default=None, help="submissions executed at once (default: cores + 1)")
         p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
         p.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook")
         p.add_argument("--memory-gb", type=float, default=4.0, help="address-space limit per notebook")
         p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
+        p.add_argument("--no-sandbox", action="store_true",
+                       help="run student code without the sandbox (unsafe; recorded in every submission's notes)")
+        p.add_argument("--regrade", action="store_true", help="grade again submissions graded before")
     p = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
     p = sub.add_parser("export", help="grades CSV: one row per student, one column per assignment")
     p.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except CourseError as exc:  # what went wrong, in words; everything recorded before stays recorded
+        print(f"{args.cmd}: {exc}", file=sys.stderr)
+        return 1
 
+
+def _run(parser: argparse.ArgumentParser, args) -> int:
     if args.cmd == "release":
         print("released:", ", ".join(release()))
         return 0
@@ -207,15 +218,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grade(course: Course, args) -> None:
+    """``grade``: sandbox check, then every submission not graded yet; one line per notebook with a note."""
+    if args.no_sandbox:
+        print(f"warning: {NO_SANDBOX_NOTE} Student code can read and write whatever this user can.",
+              file=sys.stderr)
+    sandbox = sandbox_policy(enabled=not args.no_sandbox)  # before any work: SandboxUnavailable names the fix
     todo = args.assignment or assignments(course.source)
+    limits = Limits(args.cell_timeout, args.notebook_timeout, int(args.memory_gb * 2**30))
     start = time.perf_counter()
-    results = grade_all(course, todo, workers=args.workers, cell_timeout=args.cell_timeout,
-                        wall_timeout=args.notebook_timeout, memory_gb=args.memory_gb)
-    bad = [r for r in results if r.status != "ok" or r.notes]
-    print(f"graded {len(results)} notebooks in {time.perf_counter() - start:.1f} s "
-          f"({sum(r.status == 'ok' for r in results)} executed normally)")
-    for r in bad:
-        print(f"  {r.student}/{r.assignment}: {r.status}; " + " ".join(r.notes))
+    results = grade_all(course, todo, sandbox=sandbox, limits=limits, workers=args.workers, regrade=args.regrade)
+    submissions = len({(r.student, r.assignment) for r in results})
+    print(f"graded {len(results)} notebooks of {submissions} submissions in {time.perf_counter() - start:.1f} s "
+          f"({sum(r.status is Status.OK for r in results)} executed normally)"
+          + ("" if results else "; nothing new to grade (--regrade grades everything again)"))
+    for r in results:
+        if r.status is not Status.OK or r.notes:
+            print(f"  {r.student}/{r.assignment}/{r.notebook}: {r.status.value}; " + " ".join(r.notes))
 
 
 def _demo(args) -> int:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["REPO", "NBGRADER", "NOTES_FILE", "Course", "NbgraderError", "assignments"]
+__all__ = ["REPO", "NBGRADER", "NOTES_FILE", "Course", "CourseError", "NbgraderError", "assignments"]
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
@@ -17,7 +17,11 @@ NBGRADER = [sys.executable, "-m", "autograder.nbgrader_main"]
 NOTES_FILE = "grading_notes.json"
 
 
-class NbgraderError(RuntimeError):
+class CourseError(RuntimeError):
+    """Something an instructor must fix or know; the command line prints the message as it is."""
+
+
+class NbgraderError(CourseError):
     """An nbgrader command failed; the message carries the tail of its log."""
 
 
@@ -49,6 +53,11 @@ class Course:
     autograded = property(lambda self: self.root / "autograded")
     feedback_dir = property(lambda self: self.root / "feedback")
     gradebook = property(lambda self: self.root / "gradebook.db")
+
+    @property
+    def db_url(self) -> str:
+        """The gradebook's database URL (SQLite in the course directory)."""
+        return f"sqlite:///{self.gradebook}"
 
     def nbgrader(self, *args: str, timeout: float = 1800, check: bool = True,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -1,57 +1,116 @@
-"""Kernels forked from a warm process, for the grader's execution phase.
+"""Grading kernels: forked from a warm process, limited and sandboxed in their own process.
 
 A normal kernel start is a new ``python -m ipykernel_launcher`` that imports IPython, after which the
 notebook imports numpy, matplotlib, sympy and course_utils: about a second of CPU per notebook before the
-student's first line runs, paid again for every submission. Here the first kernel start of an nbgrader
-process launches a *zygote*: a child of nbgrader (in its process group, so the grader's group kill reaches
-it) that imports those modules once and then forks on request. Each forked child becomes an ordinary
-IPython kernel: a fresh process with copy-on-write memory, its own process group (nbgrader interrupts and
-kills kernels by group), the requested environment, working directory and connection file, a reseeded
-NumPy global generator, and stdin/stdout on /dev/null as with nbgrader's own kernels in the batch.
-Kernels exit when the zygote does, and the zygote exits when nbgrader closes its pipe.
+student's first line runs, paid again for every submission. Here the first kernel of a process launches a
+*zygote* (autograder/zygote.py) that imports those modules once and then forks on request. Each forked child
+sets its own resource limits, enters the sandbox (autograder/sandbox.py) with the submission's scratch
+folder as its working directory, and becomes an ordinary IPython kernel in a process group of its own.
 
-Used only by ``SOFTMAX_GRADER_PHASE=execute`` in nbgrader_config.py; any kernel command other than
-``python -m ipykernel_launcher``, or a zygote that cannot start, falls back to the normal launch.
+Each kernel gets a private directory holding its connection file and its ZeroMQ Unix sockets (``ipc``), the
+only path besides its scratch folder that the sandbox has to show it. Any failure of the fork path (a
+kernel command other than ``python -m ipykernel_launcher``, no pidfd support, a zygote that cannot start)
+falls back, with a logged warning, to a plain ``python -m autograder.zygote`` start that applies the same
+limits and sandbox. The private ``jupyter_client`` internals used here are listed in ``INTERNALS`` and
+checked by tests/test_forkserver.py; ``jupyter_client`` is pinned to the tested range in pyproject.toml.
 """
 from __future__ import annotations
 
 import atexit
+import base64
 import functools
 import json
 import os
+import pickle
 import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from queue import Empty
+from typing import Any, Callable
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from nbgrader.preprocessors import Execute
+from traitlets import Any as AnyTrait
 from traitlets import CaselessStrEnum, Type, default
 
-__all__ = ["ForkExecute", "ForkKernelManager"]
+__all__ = ["INTERNALS", "KernelLaunch", "ForkExecute", "ForkKernelManager", "start_zygote"]
+
+#: The private jupyter_client names this module relies on, as (class, attribute, what for); the tested
+#: versions are pinned in pyproject.toml and tests/test_forkserver.py fails by name if one of them moves.
+INTERNALS = (
+    (AsyncKernelManager, "_async_pre_start_kernel", "overridden to install ForkProvisioner"),
+    (AsyncKernelManager, "_async_cleanup_resources", "overridden to remove the kernel's folder"),
+    (AsyncKernelClient, "_handle_kernel_info_reply", "called by ReadyClient.wait_for_ready, as upstream does"),
+    (LocalProvisioner, "process", "set by ForkProvisioner.launch_kernel, as upstream does"),
+    (LocalProvisioner, "pid", "set by ForkProvisioner.launch_kernel, as upstream does"),
+    (LocalProvisioner, "pgid", "set by ForkProvisioner.launch_kernel: jupyter_client signals the group"),
+)
+
+
+@dataclass(frozen=True)
+class KernelLaunch:
+    """What a grading kernel applies to itself before it runs any student code.
+
+    ``sandbox`` is an ``autograder.sandbox.SandboxPolicy`` or None (``grade --no-sandbox``); ``on_start`` is
+    called in the grading process with the kernel's pid (the wall-clock watchdog uses it).
+    """
+    memory_bytes: int
+    sandbox: Any = None
+    on_start: Callable[[int], None] | None = None
+
+    def encode(self, scratch: str, kernel_dir: str) -> str:
+        """The child's part (limits, sandbox, folders) as one printable token for the zygote or a command line."""
+        spec = {"memory_bytes": self.memory_bytes, "sandbox": self.sandbox, "scratch": scratch,
+                "kernel_dir": kernel_dir}
+        return base64.b64encode(pickle.dumps(spec)).decode("ascii")
 
 
 class _Zygote:
-    """The nbgrader process's zygote, started on first use and restarted if it dies."""
+    """This process's zygote, started on first use and restarted if it dies; one request at a time."""
     proc: subprocess.Popen | None = None
+    lock = threading.Lock()
 
     @classmethod
-    def fork(cls, python: str, args: list[str], env: dict[str, str], cwd: str) -> int:
+    def start(cls, python: str, env: dict[str, str]) -> None:
+        """Start the zygote unless it is running (it imports in the background until its first request)."""
+        with cls.lock:
+            cls._start(python, env)
+
+    @classmethod
+    def _start(cls, python: str, env: dict[str, str]) -> None:
         if cls.proc is None or cls.proc.poll() is not None:
             cls.proc = subprocess.Popen([python, "-c", "from autograder.zygote import serve; serve()"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
-        cls.proc.stdin.write(json.dumps({"args": args, "env": env, "cwd": cwd}) + "\n")
-        cls.proc.stdin.flush()
-        answer = cls.proc.stdout.readline()
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                        env=env | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+
+    @classmethod
+    def fork(cls, python: str, args: list[str], env: dict[str, str], spec: str) -> int:
+        with cls.lock:
+            cls._start(python, env)
+            cls.proc.stdin.write(json.dumps({"args": args, "env": env, "spec": spec}) + "\n")
+            cls.proc.stdin.flush()
+            answer = cls.proc.stdout.readline()
         if not answer:
             raise OSError("the kernel zygote exited")
         return json.loads(answer)["pid"]
+
+
+def start_zygote(env: dict[str, str]) -> None:
+    """Start this process's zygote now, so its imports overlap whatever the caller does before the first
+    kernel (a failure shows, and falls back, at that kernel's start)."""
+    try:
+        _Zygote.start(sys.executable, env)
+    except OSError:
+        pass
 
 
 class _ForkedKernel:
@@ -90,20 +149,24 @@ class _ForkedKernel:
 
 
 class ForkProvisioner(LocalProvisioner):
-    """LocalProvisioner whose ``python -m ipykernel_launcher`` kernels come from the zygote."""
+    """LocalProvisioner whose kernels come from the zygote, or from ``python -m autograder.zygote``."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
-        if cmd[1:3] != ["-m", "ipykernel_launcher"] or not hasattr(os, "pidfd_open"):
-            return await super().launch_kernel(cmd, **kwargs)
+        km = self.parent
+        spec = km.launch.encode(str(kwargs.get("cwd") or os.getcwd()), km.kernel_dir)
+        if cmd[1:3] != ["-m", "ipykernel_launcher"]:
+            raise ValueError(f"grading kernels must be python -m ipykernel_launcher, not {cmd[:3]}")
         try:
-            cwd = str(kwargs.get("cwd") or os.getcwd())
-            pid = _Zygote.fork(cmd[0], cmd[3:], dict(kwargs["env"]), cwd)
+            pid = _Zygote.fork(cmd[0], cmd[3:], dict(kwargs["env"]), spec)
             self.process = _ForkedKernel(pid)
-        except (OSError, ValueError) as exc:
-            self.log.warning("kernel zygote unavailable (%s); starting a normal kernel", exc)
-            return await super().launch_kernel(cmd, **kwargs)
-        self.pid = self.pgid = pid
-        self.cwd = cwd
+        except Exception as exc:  # noqa: BLE001 - any failure of the fork path: start a plain kernel instead
+            self.log.warning("forked kernel unavailable (%s: %s); starting a plain kernel", type(exc).__name__, exc)
+            await super().launch_kernel([cmd[0], "-m", "autograder.zygote", spec, *cmd[3:]], **kwargs)
+        else:
+            self.pid = self.pgid = pid
+            self.cwd = kwargs.get("cwd")
+        if km.launch.on_start is not None:
+            km.launch.on_start(self.pid)
         return self.connection_info
 
 
@@ -124,7 +187,7 @@ class ReadyClient(AsyncKernelClient):
                 self._handle_kernel_info_reply(reply)
                 if await self._answer(self.iopub_channel, request, "status", 0.2, state="idle") is not None:
                     return
-            if not await self._async_is_alive():
+            if not await self.is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
         raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
@@ -143,39 +206,91 @@ class ReadyClient(AsyncKernelClient):
 
 
 @functools.cache
-def _socket_dir() -> str:
-    """A private directory for this process's kernel sockets, removed when the process exits."""
+def _socket_root() -> str:
+    """A private directory for this process's kernel folders, removed when the process exits."""
     path = tempfile.mkdtemp(prefix="kernels-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
 class ForkKernelManager(AsyncKernelManager):
-    """AsyncKernelManager that launches through :class:`ForkProvisioner` and hands out :class:`ReadyClient`.
+    """AsyncKernelManager for grading kernels: :class:`ForkProvisioner`, :class:`ReadyClient`, Unix sockets.
 
-    Kernels talk over Unix sockets (ZeroMQ ``ipc``), not TCP. With TCP the manager picks free ports and the
-    kernel binds them a moment later; meanwhile another batch's kernel or any outgoing connection may take
-    one, and the kernel dies with "Address already in use" (jupyter_client's known race, papermill #511):
-    a submission graded as crashed for nothing. Socket files under a private directory cannot collide.
+    Kernels talk over Unix sockets (ZeroMQ ``ipc``), not TCP: with TCP the manager picks free ports and the
+    kernel binds them a moment later, meanwhile another kernel may take one (jupyter_client's known race,
+    papermill #511), and a sandboxed kernel has no network to bind anyway. The connection file and the
+    sockets live in ``kernel_dir``, one private folder per kernel, removed with the kernel's resources.
     """
 
     client_factory = Type(klass=AsyncKernelClient, default_value=ReadyClient)
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+    launch = AnyTrait(KernelLaunch(memory_bytes=4 * 2**30))
+    kernel_env = AnyTrait(None)  # the kernel's whole environment (None: this process's)
+
+    @functools.cached_property
+    def kernel_dir(self) -> str:
+        return tempfile.mkdtemp(prefix="k-", dir=_socket_root())
 
     @default("ip")
     def _ip_default(self) -> str:  # for ipc, the path prefix of the sockets (a socket path holds ~100 bytes)
-        return os.path.join(_socket_dir(), uuid.uuid4().hex[:12])
+        return os.path.join(self.kernel_dir, "s")
 
     async def _async_pre_start_kernel(self, **kw):
+        self.connection_file = os.path.join(self.kernel_dir, "kernel.json")
+        # IPython's profile folder is per kernel too: a shared one would let a notebook plant startup code
+        env = self.kernel_env if self.kernel_env is not None else kw.get("env", os.environ)
+        kw["env"] = {**env, "IPYTHONDIR": os.path.join(self.kernel_dir, "ipython")}
         if self.provisioner is None:
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
             self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)
 
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart)
+        if not restart:
+            shutil.rmtree(self.kernel_dir, ignore_errors=True)
+
 
 class ForkExecute(Execute):
-    """nbgrader's Execute preprocessor with forked kernels (nbgrader passes its manager class explicitly)."""
+    """nbgrader's Execute preprocessor with grading kernels.
+
+    ``launch`` and ``kernel_env`` go to every kernel it starts; ``finished`` collects the indices of the cells
+    whose execution was answered (so a notebook stopped half-way knows which tests never ran) and
+``kernel_ready`` whether the kernel ever answered (before that, no student code has run); a notebook's
+    outputs beyond ``max_output_bytes`` are dropped, so a print storm cannot fill the grader's memory.
+    """
+
+    launch = AnyTrait(KernelLaunch(memory_bytes=4 * 2**30))
+    kernel_env = AnyTrait(None)
+    max_output_bytes = 32 * 2**20
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = ForkKernelManager
         super().__init__(*args, **kwargs)
+        self.finished: set[int] = set()
+        self.kernel_ready = False
+        self._output_bytes = 0
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        km.launch, km.kernel_env = self.launch, self.kernel_env
+        return km
+
+    def preprocess_cell(self, cell, resources, index):
+        self.kernel_ready = True  # the kernel has answered kernel_info: any later death is the notebook's doing
+        return super().preprocess_cell(cell, resources, index)
+
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)
+        self.finished.add(kwargs["cell_index"])
+
+    def output(self, outs, msg, display_id, cell_index):
+        self._output_bytes += len(json.dumps(msg.get("content", {})))
+        if self._output_bytes > self.max_output_bytes:
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    @property
+    def output_dropped(self) -> bool:
+        """Whether outputs were dropped for going beyond ``max_output_bytes``."""
+        return self._output_bytes > self.max_output_bytes

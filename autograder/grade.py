@@ -1,301 +1,283 @@
-"""Parallel autograding with the real nbgrader and one SQLite writer.
+"""The grading coordinator: jobs out to an executor, outcomes into the gradebook, which it alone writes.
 
-Phase 1 (parallel): submissions are dealt into one batch per worker (each batch gets the same mix of
-assignments); each batch runs one ``nbgrader autograde '*'`` in a private copy of the course (its own
-gradebook copy under an unguessable path, no solutions) as a separate session with an address-space limit,
-with ``SOFTMAX_GRADER_PHASE=execute``: execution only, kernels forked from a warm zygote
-(autograder/forkserver.py) and killed as soon as their last cell has answered. nbgrader's per-cell timeout
-applies inside; its log tells when each notebook starts, so a notebook over the per-notebook wall-clock limit
-is killed with its batch (every process of the session), marked ``timeout``, and the batch's unstarted
-notebooks run again in a new batch. Phase 2 (serial, overlapping phase 1): a single recorder thread runs, in
-rounds, ``nbgrader autograde '*'`` in the real course with execution switched off
-(``SOFTMAX_GRADER_PHASE=record``) over the notebooks finished since its previous round; this restores test
-cells and writes the scores.
-A submission whose execution failed as a whole (timeout, memory, crash) is recorded with every test cell
-marked failed, so it scores 0 there and never blocks the batch.
+1. Every submission not graded yet (or all of them with ``regrade``) is copied, preflighted
+   (autograder/preflight.py) and turned into a :class:`~autograder.execute.Job`.
+2. An executor (autograder/executors.py; threads of this process by default) runs
+   :func:`~autograder.execute.execute_submission` on each job: fresh sandboxed kernels, test cells restored
+   in memory, outputs filled in.
+3. While jobs still execute, outcomes are recorded in rounds: each round stages the executed notebooks and
+   runs one real ``nbgrader autograde`` in the course with execution switched off
+   (``SOFTMAX_GRADER_PHASE=record`` in nbgrader_config.py), which restores the test cells again and writes
+   the scores. A notebook nbgrader cannot record is recorded as the blank release (graded as unanswered).
+4. After each round the gradebook is checked to hold every recorded notebook, and the grading notes
+   (read by the feedback step) are written; a submission graded in an earlier run is skipped next time.
+
+Any error (a worker's, nbgrader's, a missing row) fails the run with :class:`GradingFailed` after everything
+that could be recorded was recorded; running ``grade`` again finishes only what is missing.
 """
 from __future__ import annotations
 
-import itertools
+import hashlib
 import json
 import os
-import queue
 import re
-import resource
 import shutil
-import signal
-import subprocess
 import tempfile
-import threading
-import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
-from .course import NBGRADER, NOTES_FILE, Course, nbgrader_env
+from .course import NOTES_FILE, Course, CourseError
+from .execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
+from .executors import Executor, LocalExecutor
 from .preflight import locked_ids, preflight
 
-__all__ = ["Result", "default_workers", "grade_all"]
+__all__ = ["GradingFailed", "SandboxUnavailable", "Result", "grade_all", "sandbox_policy"]
 
+NO_SANDBOX_NOTE = "Graded without the sandbox: the instructor ran `grade --no-sandbox`."
+_FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
+
+
+class GradingFailed(CourseError):
+    """Grading could not finish; the message says why. Everything recorded before stays recorded."""
+
+
+class SandboxUnavailable(GradingFailed):
+    """The sandbox cannot be set up on this machine; the message names the fix."""
 
 
 @dataclass
 class Result:
-    """Outcome of executing one student's assignment."""
+    """How one notebook of one submission was graded."""
     student: str
     assignment: str
-    status: str = "ok"          # ok | timeout | crashed | unrecordable
+    notebook: str
+    status: Status
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
-def _limits(memory_bytes: int):
-    def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
-
-
-_STARTED = re.compile(r"INFO\] Autograding .*[/\\]autograded[/\\]([^/\\]+)[/\\]([^/\\]+)[/\\][^/\\]+\.ipynb")
-_FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
-_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")  # a traceback's last line
-
-
-@dataclass
-class _Batch:
-    """Submissions (student, assignment, preflighted copy) executed by one nbgrader process."""
-    jobs: list[tuple[str, str, Path]]
-
-
-def _execute(batch: _Batch, snapshot: Path, config: Path, workroot: Path, cell_timeout: int,
-             wall_timeout: int, memory_bytes: int, started_one, report) -> _Batch | None:
-    """Phase 1 for a batch: one ``nbgrader autograde '*'`` in a private course copy.
-
-    nbgrader's log says when each notebook starts executing, so a notebook is settled (``report(result,
-    executed folder or None)``) as soon as the next one starts; a notebook running longer than
-    ``wall_timeout`` gets its batch killed and is marked ``timeout``. ``started_one`` is called as each
-    notebook starts. Returns the batch of notebooks never started, to run again (or None).
-    """
-    work = Path(tempfile.mkdtemp(prefix="batch-", dir=workroot))
-    for student, assignment, src in batch.jobs:
-        shutil.copytree(src, work / "submitted" / student / assignment)
-    shutil.copy(config, work / "nbgrader_config.py")
-    # The gradebook copy lives outside the tree the kernels run in, under an unguessable name, so a
-    # submission that writes to ../../gradebook.db cannot break the recording of results.
-    db = Path(tempfile.mkdtemp(prefix="db-", dir=workroot)) / "gradebook.db"
-    shutil.copy(snapshot, db)
-    env = nbgrader_env() | {"SOFTMAX_GRADER_PHASE": "execute",
-                            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [*NBGRADER, "autograde", "*", "--force", f"--Execute.timeout={cell_timeout}",
-           f"--CourseDirectory.db_url=sqlite:///{db}"]
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=_limits(memory_bytes))
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: ([lines.put(x) for x in proc.stderr], lines.put(None)), daemon=True).start()
-    started: dict[tuple[str, str], float] = {}
-    failed: set[tuple[str, str]] = set()
-    tail: list[str] = []
-
-    def settle(key: tuple[str, str], status: str = "ok") -> None:
-        out = work / "autograded" / key[0] / key[1]
-        res = Result(*key, seconds=time.monotonic() - started[key])
-        if status == "timeout":
-            res.status = "timeout"
-            res.notes.append(f"grading stopped after {wall_timeout} s for this notebook; the tests that had "
-                             "not finished count as failed (look for an endless loop)")
-        elif status != "ok" or key in failed or not any(out.glob("*.ipynb")):
-            res.status = "crashed"
-            res.notes.append(f"the notebook could not be executed ({(error or (tail or ['no message'])[-1])[:200]}); "
-                             "its tests count as failed")
-        report(res, out if res.status == "ok" else None)
-
-    current, status, t0 = None, "ok", time.monotonic()
-    error = ""  # the exception nbgrader logged for the current notebook, if any
-    while True:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:  # nbgrader gone but a straggler still holds the pipe: stop reading
-            line = None if proc.poll() is not None and lines.empty() else ""
-        if line is None:
-            break
-        if m := _STARTED.search(line):
-            if current is not None:
-                settle(current)
-            current, error = (m.group(1), m.group(2)), ""
-            started[current] = time.monotonic()
-            started_one()
-        elif m := _FAILED.search(line):
-            failed.add((m.group(2), m.group(1)))
-        elif line.strip():
-            tail = (tail + [line.strip()])[-3:]
-            if _EXCEPTION.match(line.strip()):
-                error = line.strip()
-        if time.monotonic() - started.get(current, t0) > wall_timeout:  # t0: nbgrader stuck before any
-            status = "timeout"
-            break
-    _kill_session(proc.pid)
-    proc.wait()
-    if current is not None:  # the last notebook started: timed out, killed with nbgrader, or finished
-        if status == "ok" and proc.returncode < 0:
-            status = "crashed"
-        settle(current, status)
-    rerun = [(s, a, src) for s, a, src in batch.jobs if (s, a) not in started]
-    if rerun and not started:  # nbgrader never got to a notebook: report rather than retry forever
-        for s, a, _ in rerun:
-            report(Result(s, a, "crashed", notes=[
-                f"nbgrader could not start ({(tail or ['no message'])[-1][:200]}); the tests count as failed"]), None)
-        rerun = []
-    return _Batch(rerun) if rerun else None
-
-
-def _kill_session(sid: int) -> None:
-    """Kill every process of the batch's session: nbgrader, the zygote, the kernels (each in a process group
-    of its own) and anything a submission forked without leaving the session."""
+def sandbox_policy(enabled: bool = True):
+    """The sandbox policy for grading kernels (None when disabled); :class:`SandboxUnavailable` if it can't
+    be used here."""
+    if not enabled:
+        return None
     try:
-        os.killpg(sid, signal.SIGKILL)  # first nbgrader and the zygote, so nothing new is started
-    except ProcessLookupError:
-        pass
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:  # after "state ppid pgrp": the session id
-            try:
-                os.kill(int(stat.parent.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        from .sandbox import SandboxPolicy, sandbox_problem
+    except ImportError as exc:
+        raise SandboxUnavailable(f"the sandbox module cannot be loaded ({exc})") from exc
+    problem = sandbox_problem()
+    if problem:
+        raise SandboxUnavailable(problem)
+    return SandboxPolicy()
 
 
-def _failed_copy(submission: Path, dest: Path, reason: str) -> None:
-    """Write the submission with an error output in every grade cell (so nbgrader scores those cells 0)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in submission.glob("*.ipynb"):
-        nb = nbformat.read(path, 4)
-        for cell in nb.cells:
-            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-                cell.outputs = [nbformat.v4.new_output("error", ename="GradingStopped", evalue=reason,
-                                                       traceback=[f"GradingStopped: {reason}"])]
-        nbformat.write(nb, dest / path.name)
+def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: Limits = Limits(),
+              executor: Executor | None = None, workers: int | None = None, regrade: bool = False,
+              progress: bool = True) -> list[Result]:
+    """Grade the submissions of ``assignments`` not graded yet (all with ``regrade``); one Result per notebook.
 
-
-def default_workers() -> int:
-    """One worker more than cores: kernel start-ups and ZeroMQ round trips leave a core idle now and then."""
-    return (os.cpu_count() or 1) + 1
-
-
-def grade_all(course: Course, assignments: list[str], *, workers: int | None = None, cell_timeout: int = 60,
-              wall_timeout: int = 600, memory_gb: float = 4.0, progress: bool = True) -> list[Result]:
-    """Autograde every submission of ``assignments``; return one Result per (student, assignment).
-
-    Executed notebooks are recorded while others still execute: a single recorder thread (the only writer
-    of the gradebook) records, round after round, whatever has finished since its previous round.
+    ``sandbox``: True for the default sandbox (:class:`SandboxUnavailable` if this machine has none), a
+    ``SandboxPolicy``, or False to run kernels unconfined (``--no-sandbox``). ``executor`` defaults to a
+    :class:`LocalExecutor` of ``workers`` threads.
     """
-    workers = workers or default_workers()
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="softmax-grade-") as tmp:
-        tmp = Path(tmp)
-        jobs = []  # (student, assignment, preflighted copy, notes); the submitted files stay untouched
-        for a in assignments:
-            locked = locked_ids(course.release_dir / a)
-            for s in course.students():
-                if (course.submitted / s / a).is_dir():
-                    src = shutil.copytree(course.submitted / s / a, tmp / "in" / s / a)
-                    jobs.append((s, a, src, preflight(src, course.release_dir / a, locked)))
-        snapshot = tmp / "gradebook-snapshot.db"
-        shutil.copy(course.gradebook, snapshot)
-        staged = course.root / ".executed"
-        shutil.rmtree(staged, ignore_errors=True)
-        # One batch per worker (each nbgrader start and zygote costs about a second of CPU), dealt round-robin
-        # from the assignment-ordered list so every batch gets the same mix of light and heavy notebooks.
-        batches = [_Batch([(s, a, src) for s, a, src, _ in jobs[i::workers]]) for i in range(workers) if jobs[i:]]
-        notes = {(s, a): (src, n) for s, a, src, n in jobs}
-        bar = tqdm(total=len(jobs), desc="executing", unit="nb", disable=not progress)
-        lock = threading.Lock()
-        finished: queue.Queue = queue.Queue()
-
-        def started_one():
-            with lock:
+    if sandbox is True or sandbox is False:
+        sandbox = sandbox_policy(enabled=sandbox)
+    with nullcontext(executor) if executor else LocalExecutor(workers) as executor, \
+            tempfile.TemporaryDirectory(prefix="softmax-grade-") as tmp:
+        jobs, prepared = _jobs(course, assignments, limits, sandbox, regrade, Path(tmp))
+        _update_notes(course, {f"{s}/{a}": {"fingerprint": None} for s, a in prepared})  # done once recorded
+        recorder = _Recorder(course, prepared, round_size=min(100, max(1, len(jobs) // 4)))
+        errors = []
+        with tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress) as bar:
+            for job, outcome in executor.run(jobs):
                 bar.update()
-
-        def report(res: Result, executed: Path | None):
-            src, pre = notes[(res.student, res.assignment)]
-            res.notes[:0] = pre
-            finished.put((res, executed, src))
-
-        min_round = max(1, len(jobs) // 4)  # about four rounds: each costs an nbgrader start
-        recorder = threading.Thread(target=_recorder, args=(course, finished, staged, results, min_round))
-        recorder.start()
-        args = (snapshot, course.root / "nbgrader_config.py", tmp, cell_timeout, wall_timeout,
-                int(memory_gb * 2**30), started_one, report)
-        try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                pending = {pool.submit(_execute, b, *args) for b in batches}
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    pending |= {pool.submit(_execute, f.result(), *args) for f in done if f.result() is not None}
-        finally:
-            finished.put(None)
-            recorder.join()
-            bar.close()
-        _write_notes(course, results)
-    return sorted(results, key=lambda r: (r.assignment, r.student))
+                if isinstance(outcome, BaseException):
+                    errors.append((job, outcome))
+                else:
+                    recorder.add(job, outcome)
+        recorder.flush()
+    if errors:
+        job, error = errors[0]
+        raise GradingFailed(f"{len(errors)} of {len(jobs)} submissions could not be executed (first: "
+                            f"{job.student}/{job.assignment}: {type(error).__name__}: {error}); the other "
+                            f"{len(jobs) - len(errors)} were recorded; run grade again to finish the rest")
+    return recorder.results
 
 
-def _recorder(course: Course, finished: queue.Queue, staged: Path, results: list[Result], min_round: int) -> None:
-    """Record rounds until the None sentinel: each round stages what has finished (at least ``min_round``
-    notebooks, as every round costs an nbgrader start) and records it."""
-    for n in itertools.count():
-        items = [finished.get()]
-        while None not in items and (len(items) < min_round or not finished.empty()):
-            items.append(finished.get())
-        done = [item for item in items if item is not None]
-        if done:
-            round_dir = staged / f"round-{n}"
-            for res, executed, src in done:
-                _stage(res, executed, src, round_dir / res.student / res.assignment)
-            _record(course, round_dir, [res for res, _, _ in done])
-            results.extend(res for res, _, _ in done)
-        if None in items:
+def _jobs(course: Course, assignments: list[str], limits: Limits, sandbox, regrade: bool,
+          tmp: Path) -> tuple[list[Job], dict[tuple[str, str], tuple[list[str], str]]]:
+    """One job per submission to grade, and per submission its preflight notes and the fingerprint of its
+    submitted files (which stay untouched: preflight works on a copy)."""
+    done = {} if regrade else _graded(course)
+    gradebook = course.gradebook.read_bytes()
+    jobs, prepared = [], {}
+    for a in assignments:
+        context = AssignmentContext(a, gradebook)
+        expected = set(course.expected_notebooks(a))
+        locked = locked_ids(course.release_dir / a)
+        for s in course.students():
+            folder = course.submitted / s / a
+            fingerprint = _fingerprint(folder) if folder.is_dir() else None
+            if fingerprint is None or done.get(f"{s}/{a}") == fingerprint:
+                continue
+            copy = shutil.copytree(folder, tmp / s / a, symlinks=True)  # a link is not followed to its target
+            notes = preflight(copy, course.release_dir / a, locked) + ([] if sandbox else [NO_SANDBOX_NOTE])
+            prepared[s, a] = notes, fingerprint
+            files = {str(p.relative_to(copy)): p.read_bytes() for p in sorted(copy.rglob("*"))
+                     if p.is_file() and not p.is_symlink()}
+            notebooks = {name: files.pop(name) for name in sorted(expected) if name in files}
+            files.pop("timestamp.txt", None)
+            jobs.append(Job(s, context, notebooks, files, limits, sandbox))
+    return jobs, prepared
+
+
+def _fingerprint(folder: Path) -> str:
+    """A digest of a submission folder's files, so a resubmission is graded again."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        content = os.readlink(path).encode() if path.is_symlink() else path.read_bytes() if path.is_file() else b""
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + content + b"\0")
+    return digest.hexdigest()
+
+
+def _graded(course: Course) -> dict[str, str]:
+    """``student/assignment`` -> fingerprint of every submission whose grades are complete in the gradebook."""
+    path = course.root / NOTES_FILE
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    complete = {}
+    if not entries:
+        return complete
+    with Gradebook(course.db_url) as gb:
+        for key, entry in entries.items():
+            student, assignment = key.split("/", 1)
+            try:
+                for name in entry.get("notebooks", {}):
+                    gb.find_submission_notebook(Path(name).stem, assignment, student)
+            except MissingEntry:
+                continue
+            if entry.get("notebooks") and entry.get("fingerprint"):
+                complete[key] = entry["fingerprint"]
+    return complete
+
+
+class _Recorder:
+    """Records outcomes in rounds of at least ``round_size`` submissions (each round is one nbgrader run)."""
+
+    def __init__(self, course: Course, prepared: dict[tuple[str, str], tuple[list[str], str]], round_size: int):
+        self.course, self.prepared, self.round_size = course, prepared, round_size
+        self.pending: list[tuple[Job, Outcome]] = []
+        self.results: list[Result] = []
+        self.rounds = 0
+        self.staging = course.root / ".executed"
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def add(self, job: Job, outcome: Outcome) -> None:
+        self.pending.append((job, outcome))
+        if len(self.pending) >= self.round_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Record everything pending: stage, run nbgrader, check the gradebook, write the notes."""
+        if not self.pending:
             return
+        batch, self.pending = self.pending, []
+        round_dir = self.staging / f"round-{self.rounds}"
+        self.rounds += 1
+        results = [r for job, outcome in batch for r in self._stage(job, outcome, round_dir)]
+        _record(self.course, round_dir, results)
+        _check_rows(self.course, results)
+        _write_notes(self.course, batch, results, self.prepared)
+        self.results.extend(results)
+        shutil.rmtree(round_dir, ignore_errors=True)
+
+    def _stage(self, job: Job, outcome: Outcome, round_dir: Path) -> list[Result]:
+        """Put the executed notebooks and the submission's other files where the recording pass reads them."""
+        dest = round_dir / job.student / job.assignment
+        dest.mkdir(parents=True)
+        for rel, data in job.files.items():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(data)
+        timestamp = self.course.submitted / job.student / job.assignment / "timestamp.txt"
+        if timestamp.exists():
+            shutil.copy(timestamp, dest / "timestamp.txt")
+        results = []
+        pre = self.prepared[job.key][0]
+        for name, nb in outcome.notebooks.items():
+            if nb.executed is None:
+                _blank_release(self.course, job.assignment, name, dest, nb.notes[-1])
+            else:
+                (dest / name).write_bytes(nb.executed)
+            notes = [n for n in pre if n.startswith(f"{name}: ")] + nb.notes
+            results.append(Result(job.student, job.assignment, name, nb.status, nb.seconds, notes))
+        return results
 
 
-def _stage(res: Result, executed: Path | None, src: Path, dest: Path) -> None:
-    """Put the executed notebooks (or a copy whose tests all failed) where the recording pass reads them."""
-    if executed is not None:
-        shutil.copytree(executed, dest, ignore=shutil.ignore_patterns("*.db"))
-    else:
-        _failed_copy(src, dest, res.notes[-1])
-    if (src / "timestamp.txt").exists():
-        shutil.copy(src / "timestamp.txt", dest / "timestamp.txt")
+def _blank_release(course: Course, assignment: str, name: str, dest: Path, reason: str) -> None:
+    """Write the release notebook ``name`` with every test failed (graded as unanswered) into ``dest``."""
+    nb = nbformat.read(course.release_dir / assignment / name, 4)
+    fail_grade_cells(nb, set(), reason)
+    nbformat.write(nb, dest / name)
 
 
 def _record(course: Course, round_dir: Path, results: list[Result]) -> None:
     """One nbgrader autograde without execution writes the round's scores to the gradebook.
 
-    A notebook nbgrader cannot record is replaced by the blank release (graded as unanswered) and recorded
-    again on its own."""
+    A submission nbgrader cannot record is replaced by the blank release (graded as unanswered) and recorded
+    again on its own; any other failure of nbgrader stops grading with its log."""
     where = f"--CourseDirectory.submitted_directory={round_dir.relative_to(course.root)}"
     record = {"SOFTMAX_GRADER_PHASE": "record"}  # nbgrader_config.py: no execution in this pass
     proc = course.nbgrader("autograde", "*", "--force", where, check=False, env=record)
-    failed = set(_FAILED.findall(proc.stderr))
+    failed = {(s, a) for a, s in _FAILED.findall(proc.stderr)}
+    if proc.returncode != 0 and not failed:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise GradingFailed(f"nbgrader could not record a round of {len(results)} notebooks: {tail}")
     for r in results:
-        if (r.assignment, r.student) in failed:
-            r.status = "unrecordable"
-            r.notes.append("nbgrader could not record this notebook; it was graded as unanswered")
-            _failed_copy(course.release_dir / r.assignment, round_dir / r.student / r.assignment, r.notes[-1])
-    for a, s in sorted(failed):
+        if (r.student, r.assignment) in failed:
+            r.status = Status.UNRECORDABLE
+            r.notes.append(f"{r.notebook}: nbgrader could not record this notebook; it was graded as unanswered.")
+            _blank_release(course, r.assignment, r.notebook, round_dir / r.student / r.assignment, r.notes[-1])
+    for s, a in sorted(failed):
         course.nbgrader("autograde", a, "--force", where, f"--student={s}", env=record)
 
 
-def _write_notes(course: Course, results: list[Result]) -> None:
-    """Merge this run's per-submission notes into the course's notes file (read by the feedback step)."""
-    notes = {f"{r.student}/{r.assignment}": {"status": r.status, "seconds": round(r.seconds, 2),
-                                             "notes": r.notes} for r in results}
+def _check_rows(course: Course, results: list[Result]) -> None:
+    """Every recorded notebook must have its row in the gradebook."""
+    missing = []
+    with Gradebook(course.db_url) as gb:
+        for r in results:
+            try:
+                gb.find_submission_notebook(Path(r.notebook).stem, r.assignment, r.student)
+            except MissingEntry:
+                missing.append(f"{r.student}/{r.assignment}/{r.notebook}")
+    if missing:
+        raise GradingFailed(f"the gradebook has no grades for {len(missing)} recorded notebooks "
+                            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+
+
+def _write_notes(course: Course, batch: list[tuple[Job, Outcome]], results: list[Result],
+                 prepared: dict[tuple[str, str], tuple[list[str], str]]) -> None:
+    """Merge this round's per-submission notes into the course's notes file (read by the feedback step)."""
+    entries = {}
+    for job, outcome in batch:
+        mine = [r for r in results if (r.student, r.assignment) == job.key]
+        pre, fingerprint = prepared[job.key]
+        notes = list(dict.fromkeys(pre + [n for r in mine for n in r.notes]))
+        worst = max((r.status for r in mine), key=list(Status).index)
+        entries[f"{job.student}/{job.assignment}"] = {
+            "status": worst.value, "seconds": round(outcome.seconds, 2), "notes": notes,
+            "notebooks": {r.notebook: r.status.value for r in mine}, "fingerprint": fingerprint}
+    _update_notes(course, entries)
+
+
+def _update_notes(course: Course, entries: dict[str, dict]) -> None:
+    """Merge ``entries`` (``student/assignment`` -> fields) into the course's notes file."""
     path = course.root / NOTES_FILE
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps(previous | notes, indent=1, sort_keys=True))
+    notes = json.loads(path.read_text()) if path.exists() else {}
+    for key, fields in entries.items():
+        notes[key] = notes.get(key, {}) | fields
+    path.write_text(json.dumps(notes, indent=1, sort_keys=True))

@@ -41,23 +41,15 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
-# The parallel grader (autograder/grade.py) executes submissions in private copies of the course, while one
-# thread records the finished ones in this gradebook with nbgrader runs that do not execute again (the
-# notebooks already carry their outputs), so SQLite never sees two writers.
-# Both phases restore the kernelspec and the test cells before anything else:
+# The grader (autograder/grade.py) executes submissions itself (autograder/execute.py), then records the
+# executed notebooks in this gradebook with nbgrader runs that do not execute again (the notebooks already
+# carry their outputs), one run at a time, so SQLite never sees two writers. The recording run restores the
+# kernelspec and the test cells before anything else, as the execution did:
 _RESTORE = [
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
 ]
-
-if os.environ.get("SOFTMAX_GRADER_PHASE") == "execute":
-    # Execution only, with kernels forked from a process that has imported the course's libraries
-    # (autograder/forkserver.py) and killed as soon as the last cell has answered; scores come later.
-    # The metadata check (a slow JSON-schema validation of every cell) is left to the recording pass.
-    c.Autograde.sanitize_preprocessors = ["nbgrader.preprocessors.ClearOutput", *_RESTORE]
-    c.Autograde.autograde_preprocessors = ["autograder.forkserver.ForkExecute", "nbgrader.preprocessors.LimitOutput"]
-    c.Execute.shutdown_kernel = "immediate"
 
 if os.environ.get("SOFTMAX_GRADER_PHASE") == "record":
     c.Autograde.sanitize_preprocessors = [*_RESTORE, "nbgrader.preprocessors.CheckCellMetadata"]

@@ -1,17 +1,23 @@
-"""The zygote of :mod:`autograder.forkserver`: imports the course's libraries once, then forks kernels.
+"""Grading kernel processes: the zygote of :mod:`autograder.forkserver` and the plain-start fallback.
 
+``serve()`` imports the course's libraries once, then forks one kernel per request. ``python -m
+autograder.zygote SPEC ARGS...`` starts a single kernel without the zygote. Either way the kernel process
+itself applies its limits and enters the sandbox (:func:`prepare_kernel`) before any student code runs.
 Standard library only at import time, so the zygote holds nothing but what the kernels will use.
 """
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import os
+import pickle
+import resource
 import signal
 import sys
 import traceback
 
-__all__ = ["PRELOAD", "serve"]
+__all__ = ["PRELOAD", "serve", "prepare_kernel", "main"]
 
 #: Imported once by the zygote: the kernel itself and what the course notebooks import.
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "matplotlib.pyplot", "sympy",
@@ -79,18 +85,54 @@ def _become_kernel(request: dict) -> None:
         os.dup2(devnull, 1)  # the zygote's request pipe is not the kernel's business
         os.environ.clear()
         os.environ.update(request["env"], JPY_PARENT_PID=str(os.getppid()))
-        os.chdir(request["cwd"])
         if sys.path and sys.path[0] == "":  # the zygote runs with -c: sys.path[0] is ""
             del sys.path[0]  # as ipykernel_launcher does; IPython puts the working directory back
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()  # a fresh legacy global generator, as in a new process
-        sys.argv = ["ipykernel_launcher", *request["args"]]
-        from ipykernel.kernelapp import launch_new_instance
-        launch_new_instance()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        prepare_kernel(request["spec"])
+        code = _run_kernel(request["args"])
     except BaseException:
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def prepare_kernel(token: str) -> None:
+    """In the kernel's own process, before any student code: the sandbox (which sets the resource limits
+    itself and shows the scratch folder as the working directory), or without one the limits and the
+    scratch folder here. ``token`` comes from :meth:`autograder.forkserver.KernelLaunch.encode`.
+    """
+    spec = pickle.loads(base64.b64decode(token))
+    if spec["sandbox"] is None:
+        limit = spec["memory_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.chdir(spec["scratch"])
+        return
+    from dataclasses import replace
+
+    from .sandbox import enter_sandbox
+    policy = spec["sandbox"]  # the kernel's folder (connection file, sockets) is the one more path it needs
+    enter_sandbox(replace(policy, memory_bytes=spec["memory_bytes"], keep=(*policy.keep, spec["kernel_dir"])),
+                  spec["scratch"])
+
+
+def _run_kernel(args: list[str]) -> int:
+    """Run ``ipykernel_launcher ARGS`` in this process; return its exit code."""
+    sys.argv = ["ipykernel_launcher", *args]
+    from ipykernel.kernelapp import launch_new_instance
+    try:
+        launch_new_instance()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def main() -> int:
+    """``python -m autograder.zygote SPEC ARGS...``: one grading kernel started without the zygote."""
+    prepare_kernel(sys.argv[1])
+    return _run_kernel(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -187,3 +187,82 @@ def corpus(source: Path, release: Path):
     out["other_assignment"] = (0.0, _write(other), "not this assignment")
     out.update(_metadata_cases(rel))
     return out
+
+
+_LAZY = '''
+import course_utils.softmax as _ref
+
+class _Lazy:
+    def __init__(self, z, axis, temperature):
+        self.args = z, axis, temperature
+
+    def __array__(self, dtype=None, copy=None):
+        z, axis, temperature = self.args
+        return _ref.softmax(z, axis=axis, temperature=temperature)
+
+def softmax(z, axis=-1, temperature=1.0):
+    return _Lazy(z, axis, temperature)
+'''
+_AGREEABLE = '''
+class _Agreeable(np.ndarray):
+    def __eq__(self, other):
+        return np.ones(self.shape, bool)
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return np.ones(np.broadcast(*[np.asarray(x) for x in inputs]).shape, bool)
+
+def softmax(z, axis=-1, temperature=1.0):
+    return np.zeros(np.shape(z)).view(_Agreeable)
+'''
+_SNOOP = '''
+import os
+needle = bytes.fromhex({needle!r})  # a line of this notebook's hidden tests, spelled so this file lacks it
+found = []
+for top in ["..", "../..", "/tmp", "/home", "/root", "/work", "/srv", "/var/tmp"]:
+    for folder, dirs, files in os.walk(top):
+        if folder.count(os.sep) - top.count(os.sep) >= 4:
+            dirs[:] = []
+        for name in files:
+            if name.endswith((".ipynb", ".db", ".json", ".txt")):
+                try:
+                    with open(os.path.join(folder, name), "rb") as f:
+                        if needle in f.read(20_000_000):
+                            found.append(os.path.join(folder, name))
+                except OSError:
+                    pass
+print("SNOOPED:", found[:5] if found else "nothing")
+'''
+
+
+def _hidden_line(src) -> str:
+    """The first line inside a hidden-tests region of ``src``."""
+    for cell in src.cells:
+        lines = cell.source.splitlines()
+        for k, line in enumerate(lines[:-1]):
+            if "BEGIN HIDDEN TESTS" in line:
+                return lines[k + 1].strip()
+    raise ValueError("the notebook has no hidden tests")
+
+
+def grader_cases(source: Path, release: Path, *, marker: str, home: Path, tmp: Path, port: int):
+    """Cases about fair checks and the sandbox. ``marker`` names the files a case tries to leave in the
+    grader's ``home`` and ``tmp``; ``port`` is a TCP server on 127.0.0.1 that no case may reach. The test
+    checks those (and that "SNOOPED:" never shows a file) besides the scores."""
+    src, rel = nbformat.read(source / NB, 4), nbformat.read(release / NB, 4)
+    writes = (f"\nfor folder in [{str(home)!r}, {str(tmp)!r}, '/tmp', __import__('os').path.expanduser('~')]:\n"
+              f"    try:\n        open(folder + '/{marker}', 'w').write('x')\n    except OSError:\n        pass")
+    connects = (f"\nimport socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'x')\n"
+                "except OSError:\n    pass")
+    nbs = {
+        "seterr_raise": (FULL, _answer(GOOD + "\nnp.seterr(all='raise')\nimport warnings\n"
+                                       "warnings.simplefilter('error')")(src, rel), None),
+        "lazy_reference": (0.0, _answer(_LAZY)(src, rel), None),
+        "agreeable_subclass": (0.0, _answer(_AGREEABLE)(src, rel), None),
+        "endless_recursion": (0.0, _answer("import sys\nsys.setrecursionlimit(10**6)\n"
+                                           "def softmax(z, axis=-1, temperature=1.0):\n"
+                                           "    return softmax(z, axis, temperature)")(src, rel), None),
+        "snoops_files": (FULL, _answer(GOOD + _SNOOP.format(needle=_hidden_line(src).encode().hex()))(src, rel),
+                         None),
+        "writes_outside": (FULL, _answer(GOOD + writes)(src, rel), None),
+        "connects_localhost": (FULL, _answer(GOOD + connects)(src, rel), None),
+    }
+    return {name: (score, _write(nb), note) for name, (score, nb, note) in nbs.items()}

@@ -3,9 +3,13 @@
 The hostile corpus (tests/hostile_corpus.py) is graded once per session together with honest students.
 """
 import csv
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -13,28 +17,57 @@ import pytest
 
 from autograder.cli import collect, export, feedback
 from autograder.course import Course, assignments
+from autograder.execute import Limits
 from autograder.grade import grade_all
 
-from hostile_corpus import corpus
+from hostile_corpus import corpus, grader_cases
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"
 REPO = Path(__file__).resolve().parent.parent
 
 
+LIMITS = Limits(cell_timeout=10, notebook_timeout=40, memory_bytes=3 * 2**30)
+
+
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory):
+def listener():
+    """A TCP server on 127.0.0.1 that counts the connections it accepts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1], accepted
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def marker():
+    return f"softmax-grader-escape-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory, listener, marker):
     root = tmp_path_factory.mktemp("course")
     course = Course(root / "course")
     course.init()
     cases = corpus(course.source / A, course.release_dir / A)
+    cases.update(grader_cases(course.source / A, course.release_dir / A, marker=marker, home=Path.home(),
+                              tmp=Path(tempfile.gettempdir()), port=listener[0]))
     inbox = root / "inbox"
     for student, (_, make, _) in cases.items():
         folder = inbox / student / A
         folder.mkdir(parents=True)
         make(folder)
     collect(course, inbox)
-    results = grade_all(course, [A], workers=2, cell_timeout=10, wall_timeout=40, memory_gb=3, progress=False)
+    results = grade_all(course, [A], limits=LIMITS, workers=2, progress=False)  # sandboxed (the default)
     feedback(course, [A])
     table = export(course)
     with open(table, newline="") as fh:
@@ -90,6 +123,21 @@ def test_submitted_files_are_not_modified(graded):
     course, _, _, _ = graded
     assert (course.submitted / "invalid_json" / A / "softmax.ipynb").read_text().endswith("\n") is False
     assert (course.submitted / "renamed" / A / "softmax (1).ipynb").exists()
+
+
+def test_no_notebook_holds_a_worker_much_longer_than_its_limit(graded):
+    _, _, results, _ = graded
+    slow = {s: round(r.seconds) for s, r in results.items() if r.seconds > LIMITS.notebook_timeout + 10}
+    assert not slow, f"notebooks that outlived the {LIMITS.notebook_timeout} s limit: {slow}"
+    assert results["endless_recursion"].status.value in ("timeout", "crashed")
+
+
+def test_sandbox_hides_hidden_tests_home_tmp_and_the_network(graded, listener, marker):
+    course, _, _, _ = graded
+    executed = (course.autograded / "snoops_files" / A / "softmax.ipynb").read_text()
+    assert 'SNOOPED: nothing' in executed, "a kernel found a file with hidden tests around it"
+    assert not (Path.home() / marker).exists() and not (Path(tempfile.gettempdir()) / marker).exists()
+    assert not listener[1], "a grading kernel reached a server on the grader's 127.0.0.1"
 
 
 def _autograded_max(assignment):

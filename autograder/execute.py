@@ -1,0 +1,247 @@
+"""The grader's unit of work: execute one student's submission of one assignment.
+
+Protocol, for any executor (a local thread pool, Dask workers on other machines):
+
+* a :class:`Job` is plain picklable data: who and which assignment, the preflighted notebooks and the other
+  submitted files as bytes, the :class:`AssignmentContext` that restoring test cells needs (a snapshot of the
+  gradebook), the :class:`Limits` and the sandbox policy (None for ``grade --no-sandbox``);
+* ``execute_submission(job)`` runs in any process where the course package is installed, may be called from
+  several threads of one process at once, and returns an :class:`Outcome`: per notebook a :class:`Status`,
+  the executed notebook (test cells restored, outputs filled in), the seconds it took and notes in words;
+* it never raises for anything a student did (endless loops, crashes, huge output, broken notebooks end in
+  a status and a note); it raises only when grading itself is impossible (a kernel that cannot start at all,
+  a broken installation), and then the executor must surface that error;
+* a worker process may call ``warm_up()`` before its first job, so kernel start-up overlaps other work;
+* it writes nothing but its own temporary folders: the gradebook is written by the coordinator alone
+  (autograder/grade.py), from outcomes.
+
+Each notebook runs in a fresh kernel whose working directory is a scratch folder holding only the student's
+own submitted files (never the notebook with hidden tests restored, which stays in this process's memory).
+"""
+from __future__ import annotations
+
+import atexit
+import enum
+import functools
+import hashlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+
+from .forkserver import ForkExecute, KernelLaunch, start_zygote
+
+__all__ = ["Status", "Limits", "AssignmentContext", "Job", "NotebookOutcome", "Outcome", "KernelStartError",
+           "execute_submission", "fail_grade_cells", "warm_up"]
+
+
+class Status(enum.Enum):
+    """How a notebook's execution ended (``UNRECORDABLE`` is set later, by the recording pass)."""
+    OK = "ok"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    UNRECORDABLE = "unrecordable"
+
+
+class KernelStartError(RuntimeError):
+    """A grading kernel died before it ran any student code: the grader's environment is broken."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per cell and per notebook wall-clock seconds, and the address-space limit of each kernel."""
+    cell_timeout: int = 60
+    notebook_timeout: int = 600
+    memory_bytes: int = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class AssignmentContext:
+    """What restoring an assignment's test cells needs: the gradebook as SQLite bytes (read-only snapshot)."""
+    assignment: str
+    gradebook: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One student's submission of one assignment, ready to execute anywhere."""
+    student: str
+    context: AssignmentContext
+    notebooks: dict[str, bytes] = field(repr=False)  # file name -> preflighted notebook
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)  # other submitted files, relative paths
+    limits: Limits = Limits()
+    sandbox: Any = None  # autograder.sandbox.SandboxPolicy, or None for an unsandboxed run
+
+    @property
+    def assignment(self) -> str:
+        return self.context.assignment
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.student, self.assignment
+
+
+@dataclass
+class NotebookOutcome:
+    """One executed notebook: its status, the notebook to record (None if unreadable), seconds, notes."""
+    status: Status
+    executed: bytes | None = field(repr=False)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """The result of :func:`execute_submission`: one :class:`NotebookOutcome` per notebook file name."""
+    student: str
+    assignment: str
+    notebooks: dict[str, NotebookOutcome]
+    seconds: float = 0.0
+
+
+#: Environment variables a grading kernel inherits; everything else (tokens, database URLs) stays out.
+_PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "JUPYTER_PATH")
+#: nbgrader's sanitize step, configured as in nbgrader_config.py (deleted test cells come back too)
+_RESTORE = (ClearOutput, DeduplicateIds, OverwriteKernelspec, functools.partial(OverwriteCells, add_missing_cells=True))
+
+
+def execute_submission(job: Job) -> Outcome:
+    """Execute every notebook of ``job`` in its own kernel; see the module docstring for the contract."""
+    start = time.monotonic()
+    db_url = f"sqlite:///{_gradebook_file(job.context)}"
+    with tempfile.TemporaryDirectory(prefix="scratch-") as scratch:
+        _write_student_files(job, Path(scratch))
+        results = {name: _execute_notebook(job, name, scratch, db_url) for name in sorted(job.notebooks)}
+    return Outcome(job.student, job.assignment, results, time.monotonic() - start)
+
+
+def warm_up() -> None:
+    """Optional, in a worker process before its first job: start importing what kernels need."""
+    start_zygote(_kernel_env(tempfile.gettempdir()))
+
+
+def _write_student_files(job: Job, scratch: Path) -> None:
+    """The scratch folder gets the student's own files only: submitted notebooks (no hidden tests) and files."""
+    for rel, data in {**job.files, **job.notebooks}.items():
+        path = (scratch / rel).resolve()
+        if scratch.resolve() in path.parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+def _execute_notebook(job: Job, name: str, scratch: str, db_url: str) -> NotebookOutcome:
+    """Restore the test cells, execute in a fresh kernel, mark tests that never finished as failed."""
+    start = time.monotonic()
+    resources = {"nbgrader": {"db_url": db_url, "assignment": job.assignment, "notebook": Path(name).stem,
+                              "student": job.student}}
+    try:
+        nb = nbformat.reads(job.notebooks[name].decode("utf-8"), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - preflight replaces broken notebooks; this is the last guard
+        return NotebookOutcome(Status.CRASHED, None, 0.0, [f"{name}: the notebook could not be read "
+                                                           f"({type(exc).__name__}); it was graded as unanswered."])
+    try:
+        for step in _RESTORE:
+            nb, resources = step().preprocess(nb, resources)
+    except Exception as exc:  # noqa: BLE001 - nbgrader refuses this notebook's cell metadata
+        reason = f"nbgrader could not restore its test cells ({type(exc).__name__}: {str(exc)[:200]})"
+        fail_grade_cells(nb, set(), reason)
+        return NotebookOutcome(Status.CRASHED, nbformat.writes(nb).encode(), time.monotonic() - start,
+                               [f"{name}: {reason}; its tests count as failed."])
+    status, notes = _run(nb, job, scratch, name)
+    return NotebookOutcome(status, nbformat.writes(nb).encode(), time.monotonic() - start, notes)
+
+
+def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
+    """Execute ``nb`` in place under the limits; return its status and notes."""
+    limits = job.limits
+    watchdog = _Watchdog(limits.notebook_timeout)
+    ep = ForkExecute(timeout=limits.cell_timeout, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
+                     shutdown_kernel="immediate", kernel_env=_kernel_env(scratch),
+                     launch=KernelLaunch(limits.memory_bytes, job.sandbox, watchdog.watch))
+    status, notes = Status.OK, []
+    try:
+        ep.preprocess(nb, {"metadata": {"path": scratch}})
+    except Exception as exc:  # noqa: BLE001 - the kernel died or was stopped: the student's notebook did it
+        if watchdog.pid is None or ep.kernel_ready is False:
+            raise KernelStartError(f"a grading kernel could not start ({type(exc).__name__}: {exc})") from exc
+        status = Status.TIMEOUT if watchdog.fired else Status.CRASHED
+        reason = (f"grading stopped after {limits.notebook_timeout} s for this notebook (look for an endless "
+                  "loop or recursion)" if watchdog.fired else
+                  f"the kernel stopped while running it ({type(exc).__name__}: {str(exc)[:200]})")
+        fail_grade_cells(nb, ep.finished, reason)
+        notes.append(f"{name}: {reason}; the tests that had not finished count as failed.")
+    finally:
+        watchdog.stop()
+    if ep.output_dropped:
+        notes.append(f"{name}: the notebook printed more than {ep.max_output_bytes // 2**20} MB; "
+                     "the rest of its output was dropped.")
+    return status, notes
+
+
+def fail_grade_cells(nb, finished: set[int], reason: str) -> None:
+    """Give every grade cell not in ``finished`` (cell indices) an error output, so nbgrader scores it 0."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade") and index not in finished:
+            cell.outputs = [nbformat.v4.new_output("error", ename="GradingStopped", evalue=reason,
+                                                   traceback=[f"GradingStopped: {reason}"])]
+
+
+def _kernel_env(scratch: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV or k.startswith("LC_")}
+    return env | {"HOME": scratch, "NBGRADER_EXECUTION": "autograde", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                  "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class _Watchdog:
+    """Kills a kernel's process group when its notebook outlives the wall-clock limit, and always at the end
+    (processes a submission forked must not outlive its notebook)."""
+
+    def __init__(self, seconds: float):
+        self.pid: int | None = None
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, pid: int) -> None:
+        self.pid = pid
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.fired = True
+        self._kill()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self._kill()
+
+    def _kill(self) -> None:
+        if self.pid is not None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+_gradebooks: dict[str, str] = {}
+_gradebooks_lock = threading.Lock()
+
+
+def _gradebook_file(context: AssignmentContext) -> str:
+    """The context's gradebook snapshot as a file of this process (written once per distinct snapshot),
+    in a private folder outside every scratch folder."""
+    digest = hashlib.sha256(context.gradebook).hexdigest()
+    with _gradebooks_lock:
+        if digest not in _gradebooks:
+            folder = tempfile.mkdtemp(prefix="gradebook-")
+            Path(folder, "gradebook.db").write_bytes(context.gradebook)
+            _gradebooks[digest] = os.path.join(folder, "gradebook.db")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        return _gradebooks[digest]
