@@ -1,4 +1,4 @@
-"""Instructor commands: ``python -m autograder {release,init,collect,grade,feedback,export,demo}``."""
+"""Instructor commands: ``python -m autograder {release,kit,init,collect,grade,feedback,export,demo}``."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .course import REPO, Course, CourseError, assignments
 from .demo import write_demo_submissions
+from .kit import add_kit_parser, run_kit
 from .execute import Limits, Status
 from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="nbgrader course directory (default: ./course or $SOFTMAX_COURSE_DIR)")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("release", help="regenerate notebooks/ from solutions/ with nbgrader generate_assignment")
+    add_kit_parser(sub)
     sub.add_parser("init", help="create the course directory and its gradebook from solutions/")
     sub.add_parser("publish", help="nbgrader release_assignment of every assignment into the exchange")
     p = sub.add_parser("collect", help="import a folder of <student>/<assignment>/*.ipynb submissions, "
@@ -185,6 +187,8 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     if args.cmd == "release":
         print("released:", ", ".join(release()))
         return 0
+    if args.cmd == "kit":
+        return run_kit(args)
     if args.cmd == "demo":
         return _demo(args)
     course = Course(args.course)

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import tomllib
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,15 +173,20 @@ def build_kit(out: Path = Path("dist"), ids: list[str] | None = None, submit: st
     with tempfile.TemporaryDirectory(prefix="softmax-kit-") as tmp:
         stage, kit = Path(tmp) / "package", Path(tmp) / DIST_NAME
         _write_package(pkg, frozen, package, stage)
-        probes, plan = {}, _plan(pkg, frozen)
+        plan = _plan(pkg, frozen)
         data = stage / "course_utils" / Path(*FROZEN.split(".")) / "data"
-        for a in ids:
+
+        def record(a):
             rec = Path(tmp) / "record" / a
             rec.mkdir(parents=True)
             release, solution = (next((d / a).glob("*.ipynb")) for d in (notebooks, solutions))
-            probes[a] = record_notebook(release, solution, plan, sorted(n for n, g in graded.items() if g == a),
-                                        rec / f"{a}.npz")
+            probes = record_notebook(release, solution, plan, sorted(n for n, g in graded.items() if g == a),
+                                     rec / f"{a}.npz")
             shutil.copy(rec / f"{a}.npz", data / f"{a}.npz")
+            return probes
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(ids), os.cpu_count() or 1))) as pool:
+            probes = dict(zip(ids, pool.map(record, ids)))    # map re-raises the first error
         kit.mkdir()
         for a in ids:
             shutil.copytree(notebooks / a, kit / a, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))

@@ -163,13 +163,12 @@ def notebook_uses(path: Path, package_modules: set[str]) -> NotebookUses:
 
 
 def filled_notebook(release: Path, solution: Path):
-    """The release notebook with every code solution cell answered as in ``solution`` (matched by grade id)."""
+    """The release notebook with every solution cell (code or written) answered as in ``solution``."""
     answers = {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source)
-               for c in nbformat.read(solution, as_version=4).cells
-               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+               for c in nbformat.read(solution, as_version=4).cells if c.metadata.get("nbgrader", {}).get("solution")}
     nb = nbformat.read(release, as_version=4)
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
             cell.source = answers[gid]
     return nb
