@@ -15,7 +15,7 @@ __all__ = ["softmax_jacobian"]
 def softmax_jacobian(z) -> np.ndarray:
     """Jacobian of softmax: ``J[i, j] = d s_i / d z_j = s_i (delta_ij - s_j)``.
 
-    ``z`` : (C,) → (C, C) or batched ``z`` : (N, C) → (N, C, C), one Jacobian per row; float input keeps
+    ``z`` : (K,) → (K, K) or batched ``z`` : (N, K) → (N, K, K), one Jacobian per row; float input keeps
     its dtype, integers become float64. Formula ``J = diag(s) - s s^T`` with ``s = softmax(z)`` (shifted by
     the max, so logits of any size work); symmetric, rows and columns sum to 0.
     """

@@ -69,7 +69,7 @@ def _as_numeric(expr, K: int, what: str):
 
 # ---------------------------------------------------------------------------------- softmax_jacobian
 def jacobian_values(softmax_jacobian, seed: int = 0) -> None:
-    """One logit vector (C,) gives the (C, C) matrix ``diag(s) - s s^T``, for any C >= 1."""
+    """One logit vector (K,) gives the (K, K) matrix ``diag(s) - s s^T``, for any K >= 1."""
     rng = np.random.default_rng(seed)
     _compare(softmax_jacobian, ref_jac.softmax_jacobian, JAC, [
         Case("[5, 2, -1, 3]", np.array([5.0, 2.0, -1.0, 3.0])),
@@ -80,7 +80,7 @@ def jacobian_values(softmax_jacobian, seed: int = 0) -> None:
 
 
 def jacobian_batch(softmax_jacobian, seed: int = 1) -> None:
-    """A batch (N, C) gives (N, C, C), and slice n equals the Jacobian of row n alone."""
+    """A batch (N, K) gives (N, K, K), and slice n equals the Jacobian of row n alone."""
     Z = np.random.default_rng(seed).normal(scale=2.0, size=(4, 5))
     _compare(softmax_jacobian, ref_jac.softmax_jacobian, JAC, [
         Case("Z of shape (4, 5)", Z), Case("Z of shape (1, 5)", Z[:1]),
