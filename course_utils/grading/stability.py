@@ -74,7 +74,8 @@ def logsumexp_dtype(logsumexp, seed: int = 3) -> None:
 def logsumexp_masked(logsumexp, seed: int | None = None) -> None:
     """A ``-inf`` entry adds exp(-inf) = 0; a slice that is entirely ``-inf`` gives ``-inf`` (not NaN)."""
     cases = [Case("[-inf, 0, 1]", np.array([NEG, 0.0, 1.0])),
-             Case("[[0, -inf], [-inf, -inf]]", np.array([[0.0, NEG], [NEG, NEG]]))]
+             Case("[[0, -inf], [-inf, -inf]]", np.array([[0.0, NEG], [NEG, NEG]])),
+             Case("[[0, -inf], [-inf, -inf]], axis=0", np.array([[0.0, NEG], [NEG, NEG]]), axis=0)]
     if seed is not None:  # a random batch with masked entries and one fully masked row, along either axis
         rng = np.random.default_rng(seed)
         Z = np.where(rng.random((5, 4)) < 0.4, NEG, rng.normal(scale=3.0, size=(5, 4)))
