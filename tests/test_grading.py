@@ -121,7 +121,8 @@ def test_list_result_has_no_float32_dtype():
 @pytest.mark.parametrize("name,seed", [("distributions", 10), ("order_and_shift", 11),
                                        ("batches_and_axis", 12),
                                        ("temperature", 13), ("large_logits", 14), ("large_logits", 15),
-                                       ("keeps_dtype", 16), ("masked_entries", 17)])
+                                       ("keeps_dtype", 16), ("masked_entries", 17), ("large_logits", 0),
+                                       ("keeps_dtype", 0), ("masked_entries", 0)])
 def test_correct_student_passes_hidden_seeds(name, seed):
     getattr(check, name)(good_softmax, seed=seed)
 
