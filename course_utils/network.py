@@ -100,11 +100,11 @@ def softmax_cross_entropy(logits, y):
 def cross_entropy_and_grad(log_p, y):
     """Mean cross-entropy from log-probabilities, and its gradient with respect to the logits.
 
-    ``log_p`` : (N, C) float, row i holding ``log_softmax(logits_i)``; ``y`` : (N,) ints in ``0 .. C-1``.
+    ``log_p`` : (N, K) float, row i holding ``log_softmax(logits_i)``; ``y`` : (N,) ints in ``0 .. K-1``.
     Returns
 
     * ``loss`` : float, ``-(1/N) sum_i log_p[i, y_i]``, read off ``log_p`` (never ``log(exp(log_p))``)
-    * ``dlogits`` : (N, C), dtype of ``log_p``, ``(P - onehot(y)) / N`` with ``P = exp(log_p)``.
+    * ``dlogits`` : (N, K), dtype of ``log_p``, ``(P - onehot(y)) / N`` with ``P = exp(log_p)``.
     """
     log_p = as_float_array(log_p, "log_p", min_ndim=2, max_ndim=2, allow_inf=True)
     y = as_labels(y, "y", log_p.shape[1], length=log_p.shape[0])
@@ -240,7 +240,7 @@ def mlp_loss_and_grads(params, X, y, loss="ce", reg=0.0):
 def linear_loss_and_grad(W, b, X, y, reg=0.0, l1=0.0):
     """Softmax (multinomial logistic) regression with L2 and L1 penalties: loss and gradients.
 
-    ``W`` : (D, C), ``b`` : (C,), ``X`` : (N, D), ``y`` : (N,). With ``P = softmax(X @ W + b)``:
+    ``W`` : (D, K), ``b`` : (K,), ``X`` : (N, D), ``y`` : (N,). With ``P = softmax(X @ W + b)``:
     ``loss = CE(P, y) + 0.5 * reg * ||W||^2 + l1 * sum|W|``,
     ``dW = X^T (P - onehot(y)) / N + reg * W + l1 * sign(W)``, ``db = sum_i (P_i - onehot(y_i)) / N``.
     Returns ``(loss, dW, db)``; ``dW`` and ``db`` in the dtype of ``W``.
