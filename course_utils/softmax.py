@@ -20,7 +20,7 @@ def softmax(z, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
 
     Parameters
     ----------
-    z : array_like, shape (..., C, ...)
+    z : array_like, shape (..., K, ...)
         Logits. Integer input is cast to float64; float16/32/64 keep their dtype. ``-inf`` marks a
         masked entry (probability 0); ``+inf`` and NaN are rejected.
     axis : int

@@ -19,9 +19,10 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
 
     Parameters
     ----------
-    z : array_like, shape (..., C, ...)
-        Finite values or ``-inf`` (a masked entry contributes ``exp(-inf) = 0``). Integers become float64;
-        float16 and float32 are computed in float64 and rounded once at the end. NaN and +inf are rejected.
+    z : array_like, shape (..., K, ...)
+        K classes along ``axis``: finite values or ``-inf`` (a masked entry contributes ``exp(-inf) = 0``).
+        Integers become float64; float16 and float32 are computed in float64 and rounded once at the end.
+        NaN and +inf are rejected.
     axis : int
         Axis to reduce; default the last (``scipy.special.logsumexp`` reduces all axes by default).
     keepdims : bool
