@@ -14,7 +14,14 @@ Three kinds of test:
   another notebook, unless that notebook registers the same snippet for its own copy);
 * completeness: every display formula of every ``solutions/*/*.ipynb`` present is matched by a snippet
   registered for that notebook. A formula added to the prose without a check fails the suite and is
-  listed in the message. Inline math (``$...$``) is out of scope.
+  listed in the message. Inline math (``$...$``) is out of scope here, but not its numbers:
+
+Numbers quoted in prose (inline math and code spans included) and in code comments are checked against what
+the cells compute. ``QUOTES`` lists, per notebook, a :class:`Quote` (cell id, snippet, Python expression
+evaluated in the notebook's namespace after it ran top to bottom in a fresh kernel) or a :class:`Given` (an
+input or a stated threshold, with the reason) for them; every number in a Quote's snippet must equal the
+expression's value to the precision it is written with, and every decimal, percentage and power of ten of a
+notebook must lie in a registered snippet (notebooks in ``QUOTES_PENDING`` excepted).
 """
 from __future__ import annotations
 
