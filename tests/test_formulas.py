@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import tokenize
 from collections.abc import Callable
@@ -1577,6 +1578,17 @@ def test_every_quoted_number_is_registered(notebook):
     missing = unregistered_numbers(notebook)
     assert not missing, (f"{len(missing)} quoted number(s) of solutions/{notebook} have no Quote or Given in "
                          f"tests/test_formulas.py (QUOTES[{notebook!r}]):\n" + "\n".join(missing))
+
+
+def test_a_quote_that_disagrees_with_the_cells_fails(monkeypatch):
+    """The old "sum to about 2.79" comment next to sigmoids summing to 3.0956 would fail, a rounding would not."""
+    monkeypatch.setattr(sys.modules[__name__], "notebook_values", lambda nb: {"s": [3.095619775246026]})
+    check_quote("01_softmax", Quote("sigmoid-demo", "sum 3.0956", "s"))           # 3.09562 rounds to 3.0956
+    monkeypatch.setattr(sys.modules[__name__], "notebook_values", lambda nb: {"s": [2.79]})
+    with pytest.raises(AssertionError, match=r"quotes 3\.0956, but s = 2\.79"):
+        check_quote("01_softmax", Quote("sigmoid-demo", "sum 3.0956", "s"))
+    with pytest.raises(AssertionError, match=r"is not in the cell's prose or comments"):
+        check_quote("01_softmax", Quote("sigmoid-demo", "sums to about 2.79", "s"))
 
 
 def test_quote_mechanism_finds_and_compares_numbers():
