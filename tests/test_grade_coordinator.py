@@ -18,7 +18,7 @@ from autograder.cli import collect
 from autograder.course import NOTES_FILE, Course
 from autograder.execute import AssignmentContext, Job, Limits, Status, execute_submission
 from autograder.executors import Executor, LocalExecutor
-from autograder.grade import GradingFailed, grade_all
+from autograder.grade import NO_SANDBOX_NOTE, GradingFailed, grade_all
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -131,6 +131,46 @@ def test_a_worker_error_fails_the_run_after_recording_the_rest(course, first_run
     assert {r.student for r in finished} == {"only_a"}, "the re-run grades only the submission that was lost"
 
 
+def test_a_kernel_that_cannot_start_is_the_grader_s_error_not_a_zero(course):
+    job = Job("both", AssignmentContext(A, course.gradebook.read_bytes()),
+              {"part_b.ipynb": (course.source / A / "part_b.ipynb").read_bytes()},
+              limits=Limits(cell_timeout=20, notebook_timeout=60, memory_bytes=16 * 2**20))
+    with pytest.raises(RuntimeError, match="a grading kernel could not start"):
+        execute_submission(job)
+
+
+@pytest.mark.parametrize("where, test_kept", [(2, True), (1, False)])
+def test_tests_that_finished_before_the_kernel_died_keep_their_result(course, where, test_kept):
+    nb = nbformat.read(course.source / A / "part_b.ipynb", 4)
+    nb.cells.insert(where, nbformat.v4.new_code_cell("import os\nos.kill(os.getpid(), 9)"))
+    job = Job("both", AssignmentContext(A, course.gradebook.read_bytes()),
+              {"part_b.ipynb": nbformat.writes(nb).encode()}, limits=LIMITS)
+    outcome = execute_submission(job).notebooks["part_b.ipynb"]
+    assert outcome.status is Status.CRASHED and "the kernel stopped" in outcome.notes[0]
+    test = next(c for c in nbformat.reads(outcome.executed.decode(), 4).cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double")
+    errors = [o for o in test.outputs if o.output_type == "error"]
+    assert (errors == []) == test_kept, test.outputs
+
+
+def test_grade_stops_with_the_fix_when_there_is_no_sandbox(tmp_path, monkeypatch, capsys):
+    from autograder import sandbox
+    from autograder.cli import main
+
+    monkeypatch.setattr(sandbox, "sandbox_problem", lambda: "user namespaces are off: run `sysctl X=1`")
+    assert main(["--course", str(tmp_path / "nowhere"), "grade"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "grade: user namespaces are off: run `sysctl X=1`"
+
+
+def test_grading_without_the_sandbox_is_noted_on_the_submission(course, first_run):
+    shutil.copytree(course.submitted / "both", course.submitted / "unboxed")
+    course.add_student("unboxed")
+    results = grade_all(course, [A], sandbox=False, limits=LIMITS, workers=2, progress=False)
+    assert {r.student for r in results} == {"unboxed"}
+    assert NO_SANDBOX_NOTE in json.loads((course.root / NOTES_FILE).read_text())["unboxed/two"]["notes"]
+
+
 def test_a_recording_failure_fails_the_run_with_nbgrader_s_message(course, first_run, monkeypatch):
     def broken_nbgrader(self, *args, **kwargs):
         return subprocess.CompletedProcess(args, 1, "", "[AutogradeApp | ERROR] database is locked\n")
@@ -138,11 +178,3 @@ def test_a_recording_failure_fails_the_run_with_nbgrader_s_message(course, first
     monkeypatch.setattr(Course, "nbgrader", broken_nbgrader)
     with pytest.raises(GradingFailed, match="nbgrader could not record a round of .* database is locked"):
         grade_all(course, [A], limits=LIMITS, workers=2, regrade=True, progress=False)
-
-
-def test_a_kernel_that_cannot_start_is_the_grader_s_error_not_a_zero(course):
-    job = Job("both", AssignmentContext(A, course.gradebook.read_bytes()),
-              {"part_b.ipynb": (course.source / A / "part_b.ipynb").read_bytes()},
-              limits=Limits(cell_timeout=20, notebook_timeout=60, memory_bytes=16 * 2**20))
-    with pytest.raises(RuntimeError, match="a grading kernel could not start"):
-        execute_submission(job)
