@@ -24,7 +24,7 @@ from .course import CONFIG, REPO, assignments
 from .kit_readme import SUBMIT_CHOICES, student_nbgrader_config, student_readme
 from .kit_record import record_notebook
 from .kit_render import render_frozen, render_module
-from .kit_source import graded_functions, notebook_uses
+from .kit_source import graded_functions, notebook_uses, stale_cells
 from .kit_strip import FROZEN, KitError, Package, drop_stand_ins, frozen_names, prune_checks, student_edition
 
 __all__ = ["KitBuild", "KitError", "build_kit", "add_kit_parser", "run_kit", "DIST_NAME"]
@@ -64,21 +64,6 @@ def _why(reasons: dict, sym: tuple[str, str]) -> str:
         m = re.match(r"uses ([\w.]+)", reasons[sym])
         sym = tuple(m.group(1).rsplit(".", 1)) if m else None
     return "; ".join(chain)
-
-
-def _plan(pkg: Package, frozen: dict[str, set[str]]) -> dict:
-    """For the recorder: each grading module's names bound to references that the kit freezes."""
-    bindings = {}
-    for m, mod in pkg.modules.items():
-        if not m.startswith("grading.") or not mod.imports:
-            continue
-        for local, (target, attr) in mod.imports.items():
-            full = f"{target}.{attr}".strip(".")
-            if full in frozen:
-                bindings.setdefault(m, {})[local] = [full, None]
-            elif attr in frozen.get(target, ()):
-                bindings.setdefault(m, {})[local] = [target, attr]
-    return {"bindings": bindings, "frozen": {k: sorted(v) for k, v in frozen.items()}}
 
 
 def _write_package(pkg: Package, frozen: dict, root: Path, dest: Path) -> None:
@@ -138,6 +123,51 @@ def _wheel(pkg_dir: Path, out: Path, version: str, requires: list[str]) -> Path:
     return path
 
 
+def _notebooks(ids: list[str], notebooks: Path, solutions: Path) -> list[tuple[str, Path, Path]]:
+    """``(assignment, release notebook, solution notebook)`` of every notebook; KitError if the release is stale."""
+    pairs = [(a, rel, solutions / a / rel.name) for a in ids for rel in sorted((notebooks / a).glob("*.ipynb"))]
+    stale = [f"{a}/{rel.name}: cells {', '.join(map(str, cells[:5]))}" for a, rel, sol in pairs
+             for cells in [stale_cells(rel, sol) if sol.exists() else [0]] if cells]
+    if stale:
+        raise KitError(f"notebooks/ is not the release of solutions/ ({'; '.join(stale)}): "
+                       "run `python -m autograder release` first")
+    return pairs
+
+
+def _student_package(package: Path, pairs, graded: dict[str, str]) -> tuple[Package, dict[str, set[str]]]:
+    """The student edition (marked in the returned Package) and the reference names its checks freeze."""
+    pkg = Package.load(package)
+    uses = [u for _, rel, _ in pairs for u in notebook_uses(rel, set(pkg.modules)).uses]
+    checks: dict[str, set[str]] = {}
+    for u in uses:
+        if u.module.startswith("grading.") and u.name:
+            checks.setdefault(u.module.split(".", 1)[1], set()).add(u.name)
+    drop_stand_ins(pkg, graded)
+    prune_checks(pkg, checks)
+    problems = _problems(uses, pkg, student_edition(pkg, graded))
+    if problems:
+        raise KitError("the release notebooks use course_utils names that the student kit leaves out because "
+                       "they are, or are built on, graded functions (give the code in the notebook or use the "
+                       "student's own function instead):\n  " + "\n  ".join(problems))
+    return pkg, frozen_names(pkg)
+
+
+def _record_all(pairs, plan: dict, graded: dict[str, str], data: Path, tmp: Path) -> dict[str, dict]:
+    """Record every notebook (in parallel, one kernel each) into ``data``; return the probes per assignment."""
+    def record(pair):
+        a, rel, sol = pair
+        npz = tmp / f"{a}.{rel.stem}.npz"
+        probes = record_notebook(rel, sol, plan, sorted(n for n, g in graded.items() if g == a), npz)
+        shutil.copy(npz, data / npz.name)
+        return a, probes
+
+    out: dict[str, dict] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), os.cpu_count() or 1))) as pool:
+        for a, probes in pool.map(record, pairs):          # map re-raises the first error
+            out.setdefault(a, {}).update(probes)
+    return out
+
+
 def build_kit(out: Path = Path("dist"), ids: list[str] | None = None, submit: str = "exchange",
               exchange_root: str | None = None, solutions: Path = REPO / "solutions",
               notebooks: Path = REPO / "notebooks", package: Path = REPO / "course_utils") -> KitBuild:
@@ -145,27 +175,13 @@ def build_kit(out: Path = Path("dist"), ids: list[str] | None = None, submit: st
     if submit not in SUBMIT_CHOICES:
         raise KitError(f"submit must be one of {', '.join(SUBMIT_CHOICES)}; got {submit!r}")
     every = assignments(solutions)
-    ids = ids or every
+    ids = list(ids or every)
     unknown = sorted(set(ids) - set(every) | {a for a in ids if not list((notebooks / a).glob("*.ipynb"))})
     if unknown:
         raise KitError(f"no released assignment {', '.join(unknown)} (known: {', '.join(every)})")
+    pairs = _notebooks(ids, notebooks, solutions)
     graded = graded_functions(solutions)
-    pkg = Package.load(package)
-    uses = [u for a in ids for p in sorted((notebooks / a).glob("*.ipynb"))
-            for u in notebook_uses(p, set(pkg.modules)).uses]
-    checks: dict[str, set[str]] = {}
-    for u in uses:
-        if u.module.startswith("grading.") and u.name:
-            checks.setdefault(u.module.split(".", 1)[1], set()).add(u.name)
-    drop_stand_ins(pkg, graded)
-    prune_checks(pkg, checks)
-    reasons = student_edition(pkg, graded)
-    problems = _problems(uses, pkg, reasons)
-    if problems:
-        raise KitError("the release notebooks use course_utils names that the student kit leaves out because "
-                       "they are, or are built on, graded functions (give the code in the notebook or use the "
-                       "student's own function instead):\n  " + "\n  ".join(problems))
-    frozen = frozen_names(pkg)
+    pkg, frozen = _student_package(package, pairs, graded)
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     exchange_root = exchange_root or os.environ.get("SOFTMAX_EXCHANGE", "/srv/nbgrader/exchange")
     out = Path(out).resolve()
@@ -173,20 +189,8 @@ def build_kit(out: Path = Path("dist"), ids: list[str] | None = None, submit: st
     with tempfile.TemporaryDirectory(prefix="softmax-kit-") as tmp:
         stage, kit = Path(tmp) / "package", Path(tmp) / DIST_NAME
         _write_package(pkg, frozen, package, stage)
-        plan = _plan(pkg, frozen)
         data = stage / "course_utils" / Path(*FROZEN.split(".")) / "data"
-
-        def record(a):
-            rec = Path(tmp) / "record" / a
-            rec.mkdir(parents=True)
-            release, solution = (next((d / a).glob("*.ipynb")) for d in (notebooks, solutions))
-            probes = record_notebook(release, solution, plan, sorted(n for n, g in graded.items() if g == a),
-                                     rec / f"{a}.npz")
-            shutil.copy(rec / f"{a}.npz", data / f"{a}.npz")
-            return probes
-
-        with ThreadPoolExecutor(max_workers=max(1, min(len(ids), os.cpu_count() or 1))) as pool:
-            probes = dict(zip(ids, pool.map(record, ids)))    # map re-raises the first error
+        probes = _record_all(pairs, {"frozen": {k: sorted(v) for k, v in frozen.items()}}, graded, data, Path(tmp))
         kit.mkdir()
         for a in ids:
             shutil.copytree(notebooks / a, kit / a, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -200,7 +204,7 @@ def build_kit(out: Path = Path("dist"), ids: list[str] | None = None, submit: st
             for p in sorted(kit.rglob("*")):
                 zf.write(p, p.relative_to(kit.parent))
         shutil.copy(wheel, out / wheel.name)
-    return KitBuild(zpath, out / wheel.name, list(ids), graded, probes)
+    return KitBuild(zpath, out / wheel.name, ids, graded, probes)
 
 
 def add_kit_parser(sub) -> None:

@@ -98,7 +98,7 @@ def pack(obj, arrays: dict):
     """JSON-able description of ``obj``; its arrays go into ``arrays`` (name -> ndarray)."""
     if isinstance(obj, (np.ndarray, np.generic)):
         name = f"a{len(arrays)}"
-        arrays[name] = np.asarray(obj)
+        arrays[name] = np.array(obj, copy=True)      # a snapshot: the caller may change the array later
         return {"t": "array" if isinstance(obj, np.ndarray) else "scalar", "a": name}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"t": "py", "v": obj}

@@ -1,7 +1,7 @@
 """Record what the visible checks ask the references, by running the release filled with the solutions.
 
 The builder runs each filled release notebook in a kernel of the instructor's install, with one cell in
-front (:func:`start`: the grading modules' references are swapped for recording proxies) and one at the end
+front (:func:`start`: the references the kit leaves out record the calls the grading modules make) and one at the end
 (:func:`probe` then :func:`finish`). ``probe`` re-runs every visible grade cell with the solutions, with
 stubs that raise ``NotImplementedError`` (an untouched release) and with solutions whose numbers are
 slightly off (a wrong answer; kit_probe.py), so the failure paths' reference calls are recorded too, and
@@ -9,9 +9,12 @@ keeps each outcome's message for the tests to compare with the kit's.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import json
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -29,13 +32,16 @@ __all__ = ["start", "probe", "finish", "record_notebook"]
 _CALLS: dict[str, dict] = {}
 _ARRAYS: dict[str, np.ndarray] = {}
 _PROBES: dict[str, dict[str, str]] = {}
+#: Calls from these modules are recorded (the checks, and their stand-ins in ``_core``).
+GRADING = "course_utils.grading"
 
 
 def _recorder(qualname: str, func):
-    """``func`` that also stores each new call's inputs, result, exception and in-place changes."""
+    """``func`` that also stores each new call from a grading module: inputs, result, exception, in-place changes."""
     def record(*args, **kwargs):
-        key = call_key(qualname, args, kwargs)
-        if key in _CALLS:
+        caller = inspect.currentframe().f_back.f_globals.get("__name__", "")
+        key = call_key(qualname, args, kwargs) if caller.startswith(GRADING) else None
+        if key is None or key in _CALLS:
             return func(*args, **kwargs)
         before = [a.copy() for _, a in leaves((args, kwargs))]
         entry = {"func": qualname, "raises": None, "out": None}
@@ -52,37 +58,25 @@ def _recorder(qualname: str, func):
             entry["out"] = pack(out, _ARRAYS)
             return out
         finally:
-            entry["changed"] = [[list(path), pack(a.copy(), _ARRAYS)]
+            entry["changed"] = [[list(path), pack(a, _ARRAYS)]
                                 for (path, a), old in zip(leaves((args, kwargs)), before)
                                 if a.tobytes() != old.tobytes()]
             _CALLS[key] = entry
-    record.__name__ = func.__name__
+    functools.update_wrapper(record, func)
     return record
 
 
-class _Recording:
-    """A reference module whose functions in ``names`` are recorded; everything else passes through."""
-
-    def __init__(self, module, names):
-        self._module, self._names = module, set(names)
-
-    def __getattr__(self, attr):
-        value = getattr(self._module, attr)
-        if attr in self._names:
-            return _recorder(f"{self._module.__name__.split('.', 1)[1]}.{attr}", value)
-        return value
-
-
 def start(plan: dict) -> None:
-    """Swap each grading module's references (``plan["bindings"]``) for recording proxies."""
-    for gmod, bindings in plan["bindings"].items():
-        module = importlib.import_module(f"course_utils.{gmod}")
-        for local, (target, attr) in bindings.items():
-            ref = importlib.import_module(f"course_utils.{target}")
-            if attr is None:
-                setattr(module, local, _Recording(ref, plan["frozen"][target]))
-            else:
-                setattr(module, local, _recorder(f"{target}.{attr}", getattr(ref, attr)))
+    """Wrap the references the kit freezes (``plan["frozen"]``) in recorders, before any grading module is
+    imported, so that checks see them however they bind them (``ref.f`` at call time, ``from ..m import f``
+    or a table built at import)."""
+    early = sorted(m for m in sys.modules if m.startswith(GRADING))
+    if early:
+        raise RuntimeError(f"{', '.join(early)} imported before the recorder started")
+    for module, names in plan["frozen"].items():
+        ref = importlib.import_module(f"course_utils.{module}")
+        for name in names:
+            setattr(ref, name, _recorder(f"{module}.{name}", getattr(ref, name)))
 
 
 def probe(cells: list[tuple[str, str]], graded: list[str], namespace: dict) -> dict[str, dict[str, str]]:
