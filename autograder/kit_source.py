@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 __all__ = ["Use", "NotebookUses", "graded_functions", "notebook_uses", "hidden_test_lines", "parse_cell",
-           "solution_code", "filled_notebook"]
+           "solution_code", "filled_notebook", "stale_cells"]
 
 _MAGIC = re.compile(r"^\s*[%!]")
 PACKAGE = "course_utils"
@@ -172,3 +172,25 @@ def filled_notebook(release: Path, solution: Path):
         if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
             cell.source = answers[gid]
     return nb
+
+
+def _without_hidden(source: str) -> str:
+    lines, hidden = [], False
+    for line in source.splitlines():
+        if line.strip() in ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"):
+            hidden = line.strip().startswith("### BEGIN")
+        elif not hidden:
+            lines.append(line)
+    return "\n".join(lines).rstrip()
+
+
+def stale_cells(release: Path, solution: Path) -> list[int]:
+    """Cells where ``release`` is not what ``nbgrader generate_assignment`` makes of ``solution`` (solution
+    cells aside, whose bodies nbgrader replaces): a different cell, or a different text without the hidden tests."""
+    src, rel = (nbformat.read(p, as_version=4).cells for p in (solution, release))
+    if len(src) != len(rel):
+        return [min(len(src), len(rel))]
+    return [i for i, (a, b) in enumerate(zip(src, rel))
+            if a.cell_type != b.cell_type
+            or a.metadata.get("nbgrader", {}).get("grade_id") != b.metadata.get("nbgrader", {}).get("grade_id")
+            or not a.metadata.get("nbgrader", {}).get("solution") and _without_hidden(a.source) != b.source.rstrip()]
