@@ -9,12 +9,14 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from .course import REPO, Course, CourseError, assignments
 from .demo import write_demo_submissions
 from .kit import add_kit_parser, run_kit
 from .execute import Limits, Status
+from .gradebook_db import DB_URL_VAR
 from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
 
 __all__ = ["main", "release", "publish", "collect", "collect_exchange", "collect_zip", "feedback", "export"]
@@ -150,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     parser.add_argument("--course", default=os.environ.get("SOFTMAX_COURSE_DIR", "course"),
                         help="nbgrader course directory (default: ./course or $SOFTMAX_COURSE_DIR)")
+    parser.add_argument("--db", default=os.environ.get(DB_URL_VAR) or None, metavar="URL",
+                        help="gradebook database, e.g. postgresql://user@host/gradebook (default: $SOFTMAX_DB_URL, "
+                        "else what init wrote into the course's nbgrader_config.py, else SQLite in the course)")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("release", help="regenerate notebooks/ from solutions/ with nbgrader generate_assignment")
     add_kit_parser(sub)
@@ -171,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-sandbox", action="store_true",
                        help="run student code without the sandbox (unsafe; recorded in every submission's notes)")
         p.add_argument("--regrade", action="store_true", help="grade again submissions graded before")
+        p.add_argument("--executor", choices=("local", "dask"), default="local",
+                       help="local: threads of this process (default); dask: one Dask task per submission")
+        p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                       help="with --executor dask: the scheduler workers joined (default: a local cluster)")
     p = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
     p = sub.add_parser("export", help="grades CSV: one row per student, one column per assignment")
@@ -191,7 +200,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         return run_kit(args)
     if args.cmd == "demo":
         return _demo(args)
-    course = Course(args.course)
+    course = Course(args.course, db_url=args.db)
     if args.cmd == "init":
         print("assignments:", ", ".join(course.init()))
     elif args.cmd == "publish":
@@ -230,7 +239,13 @@ def _grade(course: Course, args) -> None:
     todo = args.assignment or assignments(course.source)
     limits = Limits(args.cell_timeout, args.notebook_timeout, int(args.memory_gb * 2**30))
     start = time.perf_counter()
-    results = grade_all(course, todo, sandbox=sandbox, limits=limits, workers=args.workers, regrade=args.regrade)
+    executor = None
+    if args.executor == "dask":
+        from .dask_executor import DaskExecutor  # distributed is imported only when used
+        executor = DaskExecutor(args.scheduler, args.workers)
+    with executor or nullcontext():
+        results = grade_all(course, todo, sandbox=sandbox, limits=limits, executor=executor, workers=args.workers,
+                            regrade=args.regrade)
     submissions = len({(r.student, r.assignment) for r in results})
     print(f"graded {len(results)} notebooks of {submissions} submissions in {time.perf_counter() - start:.1f} s "
           f"({sum(r.status is Status.OK for r in results)} executed normally)"
@@ -242,7 +257,7 @@ def _grade(course: Course, args) -> None:
 
 def _demo(args) -> int:
     with tempfile.TemporaryDirectory(prefix="softmax-demo-") as tmp:
-        course = Course(Path(tmp) / "course")
+        course = Course(Path(tmp) / "course", db_url=args.db)
         every = course.init()
         ids = args.assignment or every
         print(f"course: {course.root}\nassignments: {', '.join(ids)}")

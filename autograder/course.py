@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .gradebook_db import DB_URL_VAR, configured_db_url, persist_db_url
+
 __all__ = ["REPO", "NBGRADER", "NOTES_FILE", "Course", "CourseError", "NbgraderError", "assignments"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,11 +43,12 @@ def nbgrader_env() -> dict[str, str]:
 class Course:
     """An nbgrader course directory: ``source/ release/ submitted/ autograded/ feedback/ gradebook.db``."""
 
-    def __init__(self, root: os.PathLike | str):
+    def __init__(self, root: os.PathLike | str, db_url: str | None = None):
         self.root = Path(root).resolve()
+        self._db_url = db_url  # None: the gradebook the course's nbgrader_config.py names (see gradebook_db.py)
 
     def __repr__(self) -> str:
-        return f"Course({str(self.root)!r})"
+        return f"Course({str(self.root)!r})" if self._db_url is None else f"Course({str(self.root)!r}, db_url=...)"
 
     source = property(lambda self: self.root / "source")
     release_dir = property(lambda self: self.root / "release")
@@ -56,14 +59,16 @@ class Course:
 
     @property
     def db_url(self) -> str:
-        """The gradebook's database URL (SQLite in the course directory)."""
-        return f"sqlite:///{self.gradebook}"
+        """The gradebook's database URL: the one given (``--db``), else the course's nbgrader_config.py's,
+        else SQLite in the course directory."""
+        return self._db_url or configured_db_url(self.root)
 
     def nbgrader(self, *args: str, timeout: float = 1800, check: bool = True,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` inside the course directory (extra ``env`` variables) and return the process."""
+        db = {DB_URL_VAR: self._db_url} if self._db_url else {}  # read by nbgrader_config.py
         proc = subprocess.run([*NBGRADER, *args], cwd=self.root,
-                              env=nbgrader_env() | (env or {}), capture_output=True, text=True, timeout=timeout,
+                              env=nbgrader_env() | db | (env or {}), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
         failed = proc.returncode != 0 or "ERROR] There was an error" in proc.stderr
         if check and failed:
@@ -75,6 +80,8 @@ class Course:
         """Create the course directory from ``solutions/`` and generate every assignment (release + gradebook)."""
         self.root.mkdir(parents=True, exist_ok=True)
         shutil.copy(CONFIG, self.root / "nbgrader_config.py")
+        if self._db_url:
+            persist_db_url(self.root, self._db_url)
         ids = assignments(solutions)
         for a in ids:
             if (self.source / a).exists():

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from .course import NOTES_FILE, Course, CourseError
 from .execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
 from .executors import Executor, LocalExecutor
+from .gradebook_db import gradebook_bytes
 from .preflight import locked_ids, preflight
 
 __all__ = ["GradingFailed", "SandboxUnavailable", "Result", "grade_all", "sandbox_policy"]
@@ -114,7 +115,7 @@ def _jobs(course: Course, assignments: list[str], limits: Limits, sandbox, regra
     """One job per submission to grade, and per submission its preflight notes and the fingerprint of its
     submitted files (which stay untouched: preflight works on a copy)."""
     done = {} if regrade else _graded(course)
-    gradebook = course.gradebook.read_bytes()
+    gradebook = gradebook_bytes(course.db_url, assignments)  # a server database is snapshotted, never copied
     jobs, prepared = [], {}
     for a in assignments:
         context = AssignmentContext(a, gradebook)

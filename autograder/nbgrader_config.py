@@ -5,18 +5,21 @@ also use it directly with plain ``nbgrader`` commands run from that directory.
 """
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
+import os  # noqa: E402
+
 c.CourseDirectory.course_id = "softmax-course"
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+# The gradebook: SQLite here by default; `python -m autograder --db URL ...` passes another one as
+# $SOFTMAX_DB_URL (never on a command line, where a password would show), and `--db URL init` writes it at
+# the end of the course's copy of this file.
+c.CourseDirectory.db_url = os.environ.get("SOFTMAX_DB_URL") or "sqlite:///gradebook.db"
 
 # The exchange: where `release_assignment` publishes and students `fetch_assignment` / `submit` on a shared
 # machine or JupyterHub. Instructor and students must use the same directory.
-import os  # noqa: E402
-
 c.Exchange.root = os.environ.get("SOFTMAX_EXCHANGE", "/srv/nbgrader/exchange")
 
 # Student stubs: nbgrader replaces every BEGIN/END SOLUTION region with these.

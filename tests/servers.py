@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["postgres_bin", "postgres_cluster", "free_port", "dask_scheduler", "dask_worker", "wait_for_workers"]
+__all__ = ["postgres_bin", "postgres_cluster", "free_port", "dask_scheduler", "dask_worker", "wait_for_workers",
+           "kill_own_worker_for"]
 
 
 def postgres_bin() -> Path | None:
@@ -80,17 +81,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _dask(*args: str, log: Path) -> subprocess.Popen:
+def _dask(*args: str, log: Path, env: dict | None = None) -> subprocess.Popen:
     with open(log, "w") as fh:
         return subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args],
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=None if env is None else os.environ | env)
 
 
 @contextlib.contextmanager
-def dask_scheduler(tmp: Path):
-    """``dask scheduler`` on 127.0.0.1 (no dashboard); yields its ``tcp://`` address."""
+def dask_scheduler(tmp: Path, env: dict | None = None):
+    """``dask scheduler`` on 127.0.0.1 (no dashboard; extra ``env``, e.g. Dask config variables); yields its
+    ``tcp://`` address."""
     port = free_port()
-    proc = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", log=tmp / "scheduler.log")
+    proc = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", log=tmp / "scheduler.log",
+                 env=env)
     address = f"tcp://127.0.0.1:{port}"
     try:
         _wait_listening(port, proc, tmp / "scheduler.log")
@@ -100,14 +104,13 @@ def dask_scheduler(tmp: Path):
 
 
 @contextlib.contextmanager
-def dask_worker(tmp: Path, scheduler: str, name: str, nthreads: int = 1, env: dict | None = None):
-    """One ``dask worker`` process (no nanny, so SIGKILL really kills the worker); yields its Popen."""
-    with open(tmp / f"worker-{name}.log", "w") as fh:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "dask"), "worker", scheduler, "--name", name,
-                                 "--nthreads", str(nthreads), "--no-nanny", "--host", "127.0.0.1",
-                                 "--no-dashboard", "--local-directory", str(tmp / f"dask-{name}")],
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=None if env is None else os.environ | env)
+def dask_worker(tmp: Path, scheduler: str, name: str, nthreads: int = 1, env: dict | None = None,
+                nanny: bool = False):
+    """One ``dask worker`` process; yields its Popen. Without a nanny (the default) SIGKILL really kills the
+    worker; with one, the nanny starts a new worker process when the worker dies."""
+    proc = _dask("worker", scheduler, "--name", name, "--nthreads", str(nthreads),
+                 "--nanny" if nanny else "--no-nanny", "--host", "127.0.0.1", "--no-dashboard",
+                 "--local-directory", str(tmp / f"dask-{name}"), log=tmp / f"worker-{name}.log", env=env)
     try:
         yield proc
     finally:
@@ -144,3 +147,13 @@ def _stop(proc: subprocess.Popen) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def kill_own_worker_for(student: str, job):
+    """Test-only Dask task: SIGKILL the worker process running it when ``job`` is ``student``'s, else grade
+    ``job``. It stands in for a submission that kills its worker, which the sandbox does not let one do."""
+    from autograder.execute import execute_submission
+
+    if job.student == student:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return execute_submission(job)
