@@ -391,3 +391,35 @@ def test_notebook_stub_has_the_reference_signature_and_docstring(name):
     assert inspect.signature(ns[name]) == inspect.signature(reference)
     assert ns[name].__doc__ == reference.__doc__
     assert cells[name].index('"""') < cells[name].index("### BEGIN SOLUTION"), "the docstring must stay outside"
+
+
+def test_earlier_parts_reach_the_references_through_the_module_bindings_in_one_form(monkeypatch):
+    """The student kit records (and later replays) reference calls through proxies it puts in place of a grading
+    module's ``ref`` and ``stability``: the stand-ins look the references up there at each call, and call them
+    in one form whatever spelling the student used (log_softmax without axis, need_dX positional)."""
+    from course_utils import stability
+
+    calls = []
+
+    class Recording:
+        def __init__(self, module):
+            self._module = module
+
+        def __getattr__(self, name):
+            func = getattr(self._module, name)
+
+            def record(*args, **kwargs):
+                calls.append((name, len(args), tuple(sorted(kwargs.items()))))
+                return func(*args, **kwargs)
+            return record
+
+    monkeypatch.setattr(check, "ref", Recording(course_network))
+    monkeypatch.setattr(check, "stability", Recording(stability))
+    ns = {"np": np}
+    source = (LINEAR_SOURCE.replace("log_softmax(logits, axis=1)", "log_softmax(logits)")
+              .replace("need_dX=False", "False"))
+    exec(compile(source, "<notebook>", "exec"), ns)  # noqa: S102 — our own code
+    check.linear_values(ns["linear_loss_and_grad"])
+    assert ("dense_forward", 3, ()) in calls and ("cross_entropy_and_grad", 2, ()) in calls
+    assert ("dense_backward", 2, (("need_dX", False),)) in calls
+    assert ("log_softmax", 1, (("axis", 1),)) in calls
