@@ -9,7 +9,9 @@ an allowlist of tags and attributes, no event handlers, no scripts, iframes, obj
 limited to web and mail schemes, ``data:`` only for images. Student Markdown (their own cells and written
 answers) is rendered with nbconvert's own Markdown renderer and the resulting HTML is sanitized, so raw HTML
 and ``[x](javascript:...)`` links are both caught while math stays text for MathJax. SVG is shown as an
-``<img>`` (browsers run no script in an image). PNG/JPEG/GIF, plain text and LaTeX are kept.
+``<img>`` (browsers run no script in an image). PNG/JPEG/GIF, plain text and LaTeX are kept; MathJax's
+commands that make links, set CSS or load extensions (``\\href``, ``\\style``, ``\\require``, ...) are shown as
+plain words.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-__all__ = ["SanitizeNotebook", "safe_html", "safe_markdown"]
+__all__ = ["SanitizeNotebook", "defuse_tex", "safe_html", "safe_markdown"]
 
 _SCHEMES = {"http", "https", "mailto", "data"}
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
@@ -32,6 +34,7 @@ _ATTRIBUTES = {**nh3.ALLOWED_ATTRIBUTES, "*": {"class", "title", "lang", "dir"}}
 _WRAP = '<div class="student-markdown">'
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _SAFE_META = re.compile(r"[\w .+()-]*\Z")
+_TEX_ACTIONS = re.compile(r"\\(href|url|class|cssId|style|require|unicode|html\w*)(?![A-Za-z])")
 
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
@@ -42,10 +45,16 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
     return value
 
 
+def defuse_tex(text: str) -> str:
+    """TeX with MathJax's link, CSS and extension-loading commands made plain words: MathJax typesets
+    ``$...$`` anywhere in the page, and ``\\href{javascript:...}`` would become a live link."""
+    return _TEX_ACTIONS.sub(lambda m: f"\\mathrm{{{m.group(1)}}}", text)
+
+
 def safe_html(html: str) -> str:
     """``html`` with everything that could run code or submit data removed (tags, attributes, URLs)."""
-    return nh3.clean(html, attributes=_ATTRIBUTES, url_schemes=_SCHEMES, attribute_filter=_attribute,
-                     link_rel="noopener noreferrer nofollow")
+    return defuse_tex(nh3.clean(html, attributes=_ATTRIBUTES, url_schemes=_SCHEMES, attribute_filter=_attribute,
+                                link_rel="noopener noreferrer nofollow"))
 
 
 def safe_markdown(source: str, attachments: dict | None = None) -> str:
@@ -89,8 +98,10 @@ def _clean_data(data: dict) -> dict:
         text = _text(value)
         if text is None:
             continue
-        if key in ("text/plain", "text/latex") or (key in _IMAGES and _BASE64.match(text)):
+        if key == "text/plain" or (key in _IMAGES and _BASE64.match(text)):
             out[key] = text
+        elif key == "text/latex":
+            out[key] = defuse_tex(text)
         elif key == "text/html":
             out[key] = safe_html(text)
     for key, convert in (("text/markdown", safe_markdown), ("image/svg+xml", _svg_as_image)):

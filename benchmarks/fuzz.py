@@ -263,6 +263,7 @@ def _check(batch: list[Submission], got: dict, tally: Counter, problems: list[st
             problems.append(f"{sub.student} ({sub.assignment}, {sub.mutations}): no note; grader said {said}")
         if score and sub.base == "solution" and float(score) == 0 and not abnormal:
             tally["solutions scored 0 without being destroyed"] += 1
+            problems.append(f"review: {sub.student} ({sub.assignment}, {sub.mutations}) scored 0; grader said {said}")
         for status, _ in said:
             tally[f"status {status}"] += 1
 
@@ -311,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in sorted(tally.items()):
         if name not in INVARIANTS:
             print(f"  {name:50s} {count:6d}")
-    for line in problems[:50]:
-        print("  problem:", line)
+    for line in problems[:50]:  # invariant failures, and solutions scoring 0 to review by eye
+        print("  " + (line if line.startswith("review:") else "problem: " + line))
     return 1 if any(tally[name] for name in INVARIANTS) else 0
 
 

@@ -32,9 +32,11 @@ HOSTILE_CELLS = [
                   "display(Javascript('window.pwned11 = 1'))"),
     new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"),
     new_code_cell("display(Markdown('**markdown-output-ok** [m](javascript:window.pwned12 = 1)'))\n"
-                  "display(Math(r'\\frac{a}{b}'))\nprint('plain-text-ok')"),
+                  "display(Math(r'\\frac{a}{b}'))\nprint('plain-text-ok')\n"
+                  "display(Math('\\\\h' + 'ref{java' + 'script:window.pwned17 = 1}{click}'))"),
     new_markdown_cell("Own notes **md-cell-ok** $x^2 < y$ <img src=x onerror=\"window.pwned13 = 1\">\n\n"
-                      "[c](javascript:window.pwned14 = 1) <script>window.pwned16 = 1</script>"),
+                      "[c](javascript:window.pwned14 = 1) <script>window.pwned16 = 1</script>\n\n"
+                      "$\\href{javascript:window.pwned18 = 1}{click}$"),
 ]
 
 
@@ -63,6 +65,7 @@ def assert_no_student_script(html):
     javascript: URL; the payloads may still show as escaped text (the cell's source code)."""
     page = _Elements(html)
     assert not [s for s in page.scripts if "pwned" in s]
+    assert "href{javascript" not in html  # MathJax would typeset it into a live link
     for tag, attrs in page.elements:
         for name, value in attrs.items():
             assert "pwned" not in (value or ""), (tag, name, value)
