@@ -233,7 +233,7 @@ print("SNOOPED:", found[:5] if found else "nothing")
 '''
 
 
-def _hidden_line(src) -> str:
+def hidden_line(src) -> str:
     """The first line inside a hidden-tests region of ``src``."""
     for cell in src.cells:
         lines = cell.source.splitlines()
@@ -260,8 +260,8 @@ def grader_cases(source: Path, release: Path, *, marker: str, home: Path, tmp: P
         "endless_recursion": (0.0, _answer("import sys\nsys.setrecursionlimit(10**6)\n"
                                            "def softmax(z, axis=-1, temperature=1.0):\n"
                                            "    return softmax(z, axis, temperature)")(src, rel), None),
-        "snoops_files": (FULL, _answer(GOOD + _SNOOP.format(needle=_hidden_line(src).encode().hex()))(src, rel),
-                         None),
+        "snoops_files": (FULL, _answer(GOOD + _SNOOP.format(needle=hidden_line(src).encode().hex()))(rel, rel),
+                         None),  # the release answered: the student's own file holds no hidden tests
         "writes_outside": (FULL, _answer(GOOD + writes)(src, rel), None),
         "connects_localhost": (FULL, _answer(GOOD + connects)(src, rel), None),
     }

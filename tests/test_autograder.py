@@ -3,6 +3,8 @@
 The hostile corpus (tests/hostile_corpus.py) is graded once per session together with honest students.
 """
 import csv
+import html as html_lib
+import re
 import socket
 import sqlite3
 import subprocess
@@ -20,7 +22,7 @@ from autograder.course import Course, assignments
 from autograder.execute import Limits
 from autograder.grade import grade_all
 
-from hostile_corpus import corpus, grader_cases
+from hostile_corpus import corpus, grader_cases, hidden_line
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"
@@ -100,8 +102,10 @@ def test_feedback_has_messages_but_no_hidden_tests(graded):
     course, cases, _, _ = graded
     pages = {p.parts[-3]: p.read_text() for p in course.feedback_dir.rglob("*.html")}
     assert set(pages) == set(cases)
+    hidden = hidden_line(nbformat.read(course.source / A / "softmax.ipynb", 4))
     for student, html in pages.items():
-        assert "BEGIN HIDDEN TESTS" not in html and "masked_entries" not in html, student
+        text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))  # what the page shows, highlighting removed
+        assert "BEGIN HIDDEN TESTS" not in text and hidden not in text, student
     assert "contains NaN" in pages["naive"]
     assert "must be your own NumPy code" in pages["delegates"]
     assert "Notes from the grader" in pages["invalid_json"]
