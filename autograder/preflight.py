@@ -8,22 +8,22 @@ twice, a cell names an id this assignment does not have, damaged or outdated met
 id, restored from the release, and grading every other one as an ordinary cell; grade a missing, empty,
 unreadable or wrong-assignment notebook as unanswered instead of dropping the student; and refuse a notebook
 whose own code rewrites the grader (module attributes, builtins, profiling hooks). Every repair leaves a note
-that the student's feedback shows.
+that the student's feedback shows. Reading the file (encodings, damaged structure) is in ``readnb.py``.
 """
 from __future__ import annotations
 
 import ast
-import codecs
 import copy
 import json
 import shutil
-import uuid
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
 import nbformat
 from nbgrader.nbgraderformat import MetadataValidator
+
+from .readnb import Ungradable, as_notebook, decode
 
 __all__ = ["preflight", "grade_ids", "locked_ids", "tampering"]
 
@@ -35,13 +35,6 @@ _TABLES = {"sys", "builtins", "__builtins__"}
 
 
 _FLAGS = ("grade", "solution", "locked", "task")
-#: Byte-order marks, longest first (the UTF-32-LE mark starts with the UTF-16-LE one).
-_BOMS = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
-
-
-class _Ungradable(Exception):
-    """The notebook cannot be graded; the message says why in plain words."""
 
 
 def _meta(cell) -> dict:
@@ -130,7 +123,7 @@ def preflight(submission: Path, release: Path, locked_ids: dict[str, set[str]]) 
                     renamed.rename(target)
                     notes.append(f"{name}: found as '{renamed.name}' and graded under its release name.")
             notes += [f"{name}: {n}" for n in _prepare(target, release / name, locked_ids.get(name, set()))]
-        except _Ungradable as exc:
+        except Ungradable as exc:
             shutil.copy(release / name, target)
             notes.append(f"{name}: {exc}; it was graded as an unanswered notebook.")
         except Exception as exc:  # noqa: BLE001 - one odd notebook must not stop the class's grading
@@ -141,96 +134,33 @@ def preflight(submission: Path, release: Path, locked_ids: dict[str, set[str]]) 
 
 
 def _prepare(path: Path, release: Path, locked: set[str]) -> list[str]:
-    """Rewrite ``path`` as a notebook nbgrader can grade; return the repairs made, or raise _Ungradable."""
+    """Rewrite ``path`` as a notebook nbgrader can grade; return the repairs made, or raise Ungradable."""
     if not path.exists():
-        raise _Ungradable("missing from the submission")
+        raise Ungradable("missing from the submission")
     raw = path.read_bytes()
     if not raw.strip():
-        raise _Ungradable("the file is empty")
-    text, notes = _decode(raw)
+        raise Ungradable("the file is empty")
+    text, notes = decode(raw)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _Ungradable(f"the file is not valid notebook JSON (line {exc.lineno}, column {exc.colno}: "
+        raise Ungradable(f"the file is not valid notebook JSON (line {exc.lineno}, column {exc.colno}: "
                           f"{exc.msg})") from None
     rel = nbformat.read(release, 4)
-    nb, damage = _as_notebook(data, rel)
+    nb, damage = as_notebook(data, rel)
     notes += damage
     if not grade_ids(nb) & grade_ids(rel):
-        raise _Ungradable("it is not this assignment's notebook (none of its graded cells are there)")
+        raise Ungradable("it is not this assignment's notebook (none of its graded cells are there)")
     notes += _repair_metadata(nb, rel) + _deduplicate(nb, rel)
     where = tampering(nb, locked)
     if where:
-        raise _Ungradable(f"its code modifies the grader or the interpreter ({where}), which is not allowed")
+        raise Ungradable(f"its code modifies the grader or the interpreter ({where}), which is not allowed")
     notes += _restore_grade_cells(nb, rel)
     for cell in nb.cells:  # nbgrader clears outputs anyway; dropping them early keeps huge images out of copies
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, path)
     return notes
-
-
-def _decode(raw: bytes) -> tuple[str, list[str]]:
-    """The file's text: UTF-8, or what its byte-order mark says, or else Latin-1 (which reads any bytes)."""
-    for bom, codec in _BOMS:
-        if raw.startswith(bom):
-            try:
-                text = raw.decode(codec)
-            except UnicodeDecodeError as exc:
-                raise _Ungradable(f"the file starts like {codec.upper()} text but is not (byte {exc.start})")
-            if codec == "utf-8-sig":
-                return text, []  # UTF-8 all the same: nothing the student needs to know
-            return text, [f"the file was saved as {codec.upper()} text, not UTF-8; it was read as {codec.upper()}."]
-    try:
-        return raw.decode("utf-8"), []
-    except UnicodeDecodeError as exc:
-        return raw.decode("latin-1"), [f"the file is not UTF-8 text (byte {exc.start}); it was read as Latin-1, "
-                                       "so accented letters in it may show wrongly."]
-
-
-def _as_notebook(data, rel) -> tuple:
-    """A valid v4 notebook from parsed JSON; a damaged structure is rebuilt from the readable cells."""
-    _renumber_duplicate_ids(data)
-    try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
-        nbformat.validate(nb)
-        return nb, []
-    except Exception:  # noqa: BLE001 - any schema problem: fall back to the cells that can be read
-        pass
-    cells = data.get("cells") if isinstance(data, dict) else None
-    if not isinstance(cells, list):
-        raise _Ungradable("the file is not a Jupyter notebook (it has no list of cells)")
-    nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(rel.metadata))
-    nb.cells = [c for c in map(_salvage_cell, cells) if c is not None]
-    nbformat.validate(nb)
-    return nb, [f"its notebook structure was damaged; {len(nb.cells)} of its {len(cells)} cells could be read "
-                "and were graded."]
-
-
-def _renumber_duplicate_ids(data) -> None:
-    """Give copied cells fresh cell ids (nbformat would do it too, with a warning per cell)."""
-    seen = set()
-    for cell in data.get("cells", []) if isinstance(data, dict) and isinstance(data.get("cells"), list) else []:
-        if isinstance(cell, dict) and "id" in cell:
-            if cell["id"] in seen or not isinstance(cell["id"], str):
-                cell["id"] = uuid.uuid4().hex[:8]
-            seen.add(cell["id"])
-
-
-def _salvage_cell(raw):
-    """A fresh cell with ``raw``'s type, source and nbgrader metadata, or None when they are unreadable."""
-    if not isinstance(raw, dict):
-        return None
-    source = raw.get("source")
-    if isinstance(source, list) and all(isinstance(s, str) for s in source):
-        source = "".join(source)
-    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
-            "raw": nbformat.v4.new_raw_cell}.get(raw.get("cell_type"))
-    if make is None or not isinstance(source, str):
-        return None
-    meta = raw.get("metadata")
-    return make(source, metadata={"nbgrader": meta["nbgrader"]} if isinstance(meta, dict) and "nbgrader" in meta
-                else {})
 
 
 @lru_cache(maxsize=1)
@@ -325,7 +255,7 @@ def _find_renamed(submission: Path, expected: list[str], ids: set[str]) -> Path 
         if path.name in expected:
             continue
         try:
-            nb = nbformat.reads(_decode(path.read_bytes())[0], as_version=4)
+            nb = nbformat.reads(decode(path.read_bytes())[0], as_version=4)
             if len(grade_ids(nb) & ids) >= len(ids) / 2:
                 return path
         except Exception:  # noqa: BLE001 - an unreadable extra file is simply not the renamed notebook

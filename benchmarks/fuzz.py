@@ -21,7 +21,6 @@ The exit status is 1 if any invariant fails. ``--n 15`` gives a small run for th
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import json
 import random
@@ -31,17 +30,16 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
+from benchmarks.fuzz_mutations import DESTRUCTIVE, ENCODINGS, NOTEBOOK_MUTATIONS, file_mutation
+
 __all__ = ["Submission", "make_submissions", "run", "main"]
 
-#: Mutations that leave no gradable notebook: the grader must say what happened.
-DESTRUCTIVE = {"truncate", "empty", "missing", "garbage_bytes", "not_a_notebook"}
 #: ``grade``'s report line for a submission: ``  student/assignment[/notebook]: status; notes``.
 _REPORT = re.compile(r"^\s+([^/\s]+)/([^/\s:]+)(?:/[^:]+)?: (\S+?);\s*(.*)$")
 
@@ -55,128 +53,6 @@ class Submission:
     mutations: list[str] = field(default_factory=list)
     filename: str = ""
     content: bytes | None = None  # None: the student handed in no notebook
-
-
-def _code_cells(cells):
-    return [i for i, c in enumerate(cells) if isinstance(c, dict) and c.get("cell_type") == "code"]
-
-
-def _delete(nb, rng):
-    for _ in range(rng.randint(1, 3)):
-        if nb["cells"]:
-            del nb["cells"][rng.randrange(len(nb["cells"]))]
-
-
-def _duplicate(nb, rng):
-    cell = copy.deepcopy(rng.choice(nb["cells"]))
-    cell["id"] = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
-    nb["cells"].insert(rng.randint(0, len(nb["cells"])), cell)
-
-
-def _reorder(nb, rng):
-    i, j = rng.randrange(len(nb["cells"])), rng.randrange(len(nb["cells"]))
-    nb["cells"][i], nb["cells"][j] = nb["cells"][j], nb["cells"][i]
-
-
-def _split(nb, rng):
-    i = rng.randrange(len(nb["cells"]))
-    cell = nb["cells"][i]
-    lines = "".join(cell["source"]).splitlines(keepends=True)
-    cut = rng.randint(0, len(lines))
-    second = copy.deepcopy(cell) if rng.random() < 0.5 else {**copy.deepcopy(cell), "metadata": {}}
-    second["id"] = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
-    cell["source"], second["source"] = "".join(lines[:cut]), "".join(lines[cut:])
-    nb["cells"].insert(i + 1, second)
-
-
-def _merge(nb, rng):
-    if len(nb["cells"]) > 1:
-        i = rng.randrange(len(nb["cells"]) - 1)
-        nb["cells"][i]["source"] = "".join(nb["cells"][i]["source"]) + "\n" + "".join(nb["cells"].pop(i + 1)["source"])
-
-
-def _swap_sources(nb, rng):
-    i, j = rng.randrange(len(nb["cells"])), rng.randrange(len(nb["cells"]))
-    nb["cells"][i]["source"], nb["cells"][j]["source"] = nb["cells"][j]["source"], nb["cells"][i]["source"]
-
-
-def _damage_metadata(nb, rng):
-    tagged = [c for c in nb["cells"] if "nbgrader" in c.get("metadata", {})]
-    if not tagged:
-        return
-    cell, other = rng.choice(tagged), rng.choice(tagged)
-    meta = cell["metadata"]["nbgrader"]
-    rng.choice([
-        lambda: meta.pop(rng.choice(["grade", "solution", "locked", "grade_id", "schema_version", "points"]), None),
-        lambda: meta.update(points=rng.choice(["three", None, -1, [2]])),
-        lambda: meta.update(grade=rng.choice(["yes", 1, None])),
-        lambda: meta.update(schema_version=rng.choice([0, 1, 2, 4, "3"])),
-        lambda: meta.update(grade_id=rng.choice(["", "not_a_cell", 42])),
-        lambda: meta.update(grade_id=other["metadata"]["nbgrader"].get("grade_id")),
-        lambda: meta.update(grade=True, points=1, grade_id="fuzz_" + str(rng.randrange(99))),
-        lambda: cell["metadata"].update(nbgrader=rng.choice(["garbage", [1, 2], None, 7])),
-    ])()
-
-
-def _damage_structure(nb, rng):
-    cell = rng.choice(nb["cells"])
-    rng.choice([
-        lambda: cell.pop("source", None),
-        lambda: cell.update(cell_type=rng.choice(["heading", "", None])),
-        lambda: cell.update(outputs="not a list") if cell.get("cell_type") == "code" else cell.update(outputs=[]),
-        lambda: cell.update(metadata=[1, 2, 3]),
-        lambda: cell.update(source=[1, 2]),
-        lambda: nb["cells"].append("not a cell"),
-        lambda: nb.update(nbformat_minor="five"),
-    ])()
-
-
-def _huge_output(nb, rng):
-    code = _code_cells(nb["cells"])
-    if code:
-        big = rng.choice([{"output_type": "stream", "name": "stdout", "text": "spam\n" * 400_000},
-                          {"output_type": "display_data", "metadata": {},
-                           "data": {"image/png": "A" * (8 * 2**20)}}])
-        nb["cells"][rng.choice(code)].setdefault("outputs", []).append(big)
-
-
-def _kernelspec(nb, rng):
-    nb["metadata"]["kernelspec"] = rng.choice([
-        {"name": "ir", "display_name": "R", "language": "R"},
-        {"name": "python2", "display_name": "Python 2", "language": "python"},
-        {"name": "julia-1.10", "display_name": "Julia 1.10.0", "language": "julia"}, {}])
-    nb["metadata"]["language_info"] = {"name": nb["metadata"]["kernelspec"].get("language", "?")}
-
-
-NOTEBOOK_MUTATIONS = {"delete": _delete, "duplicate": _duplicate, "reorder": _reorder, "split": _split,
-                      "merge": _merge, "swap_sources": _swap_sources, "damage_metadata": _damage_metadata,
-                      "damage_structure": _damage_structure, "huge_output": _huge_output,
-                      "kernelspec": _kernelspec}
-ENCODINGS = {"utf-16": lambda t: t.encode("utf-16"), "utf-32": lambda t: t.encode("utf-32"),
-             "utf-8-bom": lambda t: b"\xef\xbb\xbf" + t.encode(),
-             "latin-1": lambda t: t.encode("latin-1", "replace")}
-
-
-def _file_mutation(sub: Submission, rng: random.Random) -> None:
-    """Damage at the file level: truncate, empty, garbage, not a notebook, missing or renamed."""
-    kind = rng.choice(["truncate", "empty", "garbage_bytes", "not_a_notebook", "missing", "renamed"])
-    sub.mutations.append(kind)
-    if kind == "truncate":
-        sub.content = sub.content[:rng.randrange(len(sub.content))]
-    elif kind == "empty":
-        sub.content = b""
-    elif kind == "garbage_bytes":
-        data = bytearray(sub.content)
-        for _ in range(rng.randint(1, 50)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        sub.content = bytes(data)
-    elif kind == "not_a_notebook":
-        sub.content = json.dumps(rng.choice([[1, 2], {"cells": 7}, {"worksheets": []}, "text"])).encode()
-    elif kind == "missing":
-        sub.content = None
-    else:
-        sub.filename = rng.choice(["{} (1).ipynb", "Copy of {}.ipynb", "{}-final.ipynb"]).format(
-            sub.filename[:-len(".ipynb")])
 
 
 def make_submissions(n: int, seed: int, sources: dict[str, Path], releases: dict[str, Path]) -> list[Submission]:
@@ -200,7 +76,8 @@ def make_submissions(n: int, seed: int, sources: dict[str, Path], releases: dict
         sub.content = ENCODINGS[encoding](text) if encoding else text.encode()
         sub.mutations += [encoding] if encoding else []
         if rng.random() < 0.2:
-            _file_mutation(sub, rng)
+            kind, sub.content, sub.filename = file_mutation(sub.content, sub.filename, rng)
+            sub.mutations.append(kind)
         out.append(sub)
     return out
 

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from benchmarks.fuzz import DESTRUCTIVE, INVARIANTS, make_submissions, run
 from autograder.course import REPO
+from benchmarks.fuzz import INVARIANTS, make_submissions, run
+from benchmarks.fuzz_mutations import DESTRUCTIVE
 
 
 def test_submissions_are_damaged_deterministically():
