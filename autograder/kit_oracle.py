@@ -161,10 +161,9 @@ def frozen(module: str, name: str):
 
     def replay(*args, **kwargs):
         try:
-            key = call_key(qualname, args, kwargs)
-            found = _STORE.load().get(key)
-        except TypeError as exc:
-            found, key = None, str(exc)
+            found = _STORE.load().get(call_key(qualname, args, kwargs))
+        except TypeError:                      # an argument no recorded call can have had (a function, ...)
+            found = None
         if found is None:
             raise KitDataError(
                 f"the student kit has no stored reference value for {qualname}({describe(args, kwargs)}). "
