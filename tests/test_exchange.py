@@ -49,7 +49,9 @@ def test_release_fetch_submit_collect(tmp_path, monkeypatch):
     grade_all(course, [A], workers=2, progress=False)
     with open(export(course), newline="") as fh:
         scores = {row["student"]: float(row[A]) for row in csv.DictReader(fh)}
-    assert scores == {"alice": 10.0, "bob": 0.0}
+    full = sum(c.metadata["nbgrader"]["points"] for c in source.cells  # the notebook's autograded points
+               if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
+    assert scores == {"alice": full, "bob": 0.0}
 
 
 def test_lms_zip_is_collected_with_zip_collect(tmp_path):
