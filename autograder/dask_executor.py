@@ -89,17 +89,20 @@ class DaskExecutor(Executor):
         self.retries, self.task = retries, task
         self.log = log or (lambda line: print(line, file=sys.stderr))
         self.version = course_version()
-        self.cluster = None if scheduler else _local_cluster(workers or default_workers())
-        self.client = distributed.Client(scheduler or self.cluster, timeout=wait, set_as_default=False)
         self.refused: set[str] = set()
+        self.cluster = None if scheduler else _local_cluster(workers or default_workers())
         try:
+            self.client = distributed.Client(scheduler or self.cluster, timeout=wait, set_as_default=False)
             self._check_workers(wait)
+        except OSError as exc:
+            self.close()
+            raise CourseError(f"the Dask scheduler {scheduler} cannot be reached ({exc})") from exc
         except BaseException:
             self.close()
             raise
 
     def __repr__(self) -> str:
-        return f"DaskExecutor({self.client.scheduler.address!r}, version={self.version!r})"
+        return f"DaskExecutor(cluster={self.cluster!r}, version={self.version!r})"
 
     def _check_workers(self, wait: float) -> None:
         """Wait for a first worker, then refuse every worker whose course version is not ours."""
@@ -140,8 +143,8 @@ class DaskExecutor(Executor):
                                                "allowed-failures were used up")
             except VersionMismatch as exc:
                 worker = str(exc).split()[0]
-                if worker in self.refused or len(self.refused) > 100:
-                    outcome = exc  # refusing did not help: surface it
+                if worker in self.refused:
+                    outcome = exc  # refusing it did not help: surface it (each retry refuses a new worker)
                 else:
                     self._refuse(worker, str(exc).split(" ", 1)[1])
                     retry = self._submit(job)
@@ -155,7 +158,8 @@ class DaskExecutor(Executor):
             yield job, outcome
 
     def close(self) -> None:
-        self.client.close()
+        if hasattr(self, "client"):
+            self.client.close()
         if self.cluster is not None:
             self.cluster.close()
 

@@ -1,0 +1,176 @@
+"""The Dask executor against the local executor, the scheduler's overhead, and a projection to 10,000 students.
+
+1. One class of notebook-1 submissions (the demo kinds in turn) is graded twice, in two fresh copies of the
+   same course: by the local executor (threads of the coordinator, cores + 1) and by the Dask executor on
+   a LocalCluster of two worker processes on 127.0.0.1 (two threads each); the scores must be identical.
+2. The scheduler's overhead per submission: tasks carrying a real job (the gradebook snapshot included) to a
+   task that does nothing, through the same two workers.
+3. The coordinator's own seconds per submission (preflight, recording rounds, notes): the local run's outcomes
+   replayed at once into the same course with ``--regrade``.
+4. Per-notebook costs for the projection: one submission of each demo kind per assignment graded by the local
+   executor, one at a time; the execution seconds per notebook (on a worker) give the cores a 10,000-student
+   course needs for a one-hour turnaround.
+
+Run: ``python -m benchmarks.dask_grading [--students 40] [--no-projection | --projection-only]``; every number
+comes with the machine's load average.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder.cli import collect, export
+from autograder.course import Course, assignments
+from autograder.dask_executor import DaskExecutor
+from autograder.demo import DEMO_STUDENTS, write_demo_submissions
+from autograder.executors import Executor, LocalExecutor
+from autograder.grade import grade_all
+
+__all__ = ["compare", "scheduler_overhead", "projection", "main"]
+
+A = "01_softmax"
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _course(root: Path, ids: list[str], students: int) -> Course:
+    """A course of ``ids`` with ``students`` submissions cycling through the demo kinds (s000, s001, ...)."""
+    solutions = root / "solutions"
+    for a in ids:
+        shutil.copytree(Path(__file__).resolve().parent.parent / "solutions" / a, solutions / a)
+    course = Course(root / "course")
+    course.init(solutions)
+    demo = write_demo_submissions(course, root / "demo", ids)
+    kinds = list(DEMO_STUDENTS)
+    for i in range(students):
+        shutil.copytree(demo / kinds[i % len(kinds)], root / "inbox" / f"s{i:03d}")
+    collect(course, root / "inbox")
+    return course
+
+
+def _timed_grade(course: Course, ids: list[str], executor: Executor) -> float:
+    start = time.perf_counter()
+    grade_all(course, ids, executor=executor, regrade=True, progress=False)
+    return time.perf_counter() - start
+
+
+def _scores(course: Course) -> dict[str, str]:
+    with open(export(course), newline="") as fh:
+        return {row["student"]: row["total"] for row in csv.DictReader(fh)}
+
+
+def compare(students: int) -> list[str]:
+    """Sections 1-3: local against Dask on one class, the scheduler's overhead per task, the coordinator's."""
+    with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
+        local_course = _course(Path(tmp) / "local", [A], students)
+        dask_course = Course(Path(tmp) / "dask" / "course")
+        shutil.copytree(local_course.root, dask_course.root)
+        load_before = _load()
+        with _Capture(LocalExecutor()) as local:
+            local_s = _timed_grade(local_course, [A], local)
+        load_mid = _load()
+        with DaskExecutor(workers=4) as dask:  # two worker processes of two threads on this 2-core machine
+            dask_s = _timed_grade(dask_course, [A], dask)
+            per_task = scheduler_overhead(dask, local_course)
+            overhead_load = _load()
+        same = _scores(local_course) == _scores(dask_course)
+        load_replay = _load()
+        record = _timed_grade(local_course, [A], _Replay(local.pairs)) / students
+    return [f"| {students} notebook-1 submissions | {local_s:.1f} | {dask_s:.1f} | {local_s / dask_s:.2f}x "
+            f"| {'yes' if same else '**NO**'} | {load_before} → {load_mid} → {overhead_load} |", "",
+            f"- scheduler overhead: {per_task * 1000:.1f} ms per submission (load {overhead_load})",
+            f"- coordinator (preflight, snapshot, recording in rounds of {max(1, students // 4)}, notes): "
+            f"{record:.2f} s per submission (load {load_replay} → {_load()})"]
+
+
+def _noop(job) -> int:
+    return len(job.notebooks)
+
+
+def scheduler_overhead(dask: DaskExecutor, course: Course, tasks: int = 400) -> float:
+    """Seconds per task for ``tasks`` real jobs (gradebook snapshot included) sent to a task doing nothing."""
+    from autograder.execute import AssignmentContext, Job
+
+    context = AssignmentContext(A, course.gradebook.read_bytes())
+    nb = next((course.submitted / "s000" / A).glob("*.ipynb"))
+    jobs = [Job(f"s{i}", context, {nb.name: nb.read_bytes()}) for i in range(tasks)]
+    start = time.perf_counter()
+    futures = [dask.client.submit(_noop, job, pure=False) for job in jobs]
+    dask.client.gather(futures)
+    return (time.perf_counter() - start) / tasks
+
+
+def projection(students: int = 10_000, hours: float = 1.0) -> list[str]:
+    """Section 3: per-notebook execution and recording costs measured here, scaled to ``students``."""
+    ids = assignments()
+    with tempfile.TemporaryDirectory(prefix="bench-dask-projection-") as tmp:
+        course = _course(Path(tmp), ids, len(DEMO_STUDENTS))
+        rows, total = [], 0.0
+        for a in ids:
+            load = _load()
+            with LocalExecutor(1) as one_at_a_time:
+                results = grade_all(course, [a], executor=one_at_a_time, progress=False)
+            execute = statistics.mean(r.seconds for r in results)
+            core_hours = students * execute / 3600
+            total += execute
+            rows.append(f"| {a} | {execute:.2f} | {core_hours:.1f} | {math.ceil(core_hours / hours)} | {load} |")
+        core_hours = students * total / 3600
+        rows.append(f"| all five | {total:.2f} | {core_hours:.1f} | {math.ceil(core_hours / hours)} | {_load()} |")
+    return rows
+
+
+class _Capture(Executor):
+    """Runs an executor and keeps every (job, outcome) pair for :class:`_Replay`."""
+
+    def __init__(self, inner: Executor):
+        self.inner, self.pairs = inner, []
+
+    def run(self, jobs):
+        for pair in self.inner.run(jobs):
+            self.pairs.append(pair)
+            yield pair
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _Replay(Executor):
+    """Hands back recorded outcomes at once: what is left of ``grade`` is the coordinator's own work."""
+
+    def __init__(self, pairs):
+        self.outcomes = {job.key: outcome for job, outcome in pairs}
+
+    def run(self, jobs):
+        for job in jobs:
+            yield job, self.outcomes[job.key]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--no-projection", action="store_true", help="skip the per-notebook costs (section 3)")
+    parser.add_argument("--projection-only", action="store_true", help="only the per-notebook costs")
+    args = parser.parse_args(argv)
+    if not args.projection_only:
+        print("| class | local executor (s) | Dask, 2 workers x 2 threads (s) | local / Dask | identical scores "
+              "| load avg (1/5/15 min) before → between → after |\n|---|---|---|---|---|---|")
+        print("\n".join(compare(args.students)), flush=True)
+    if not args.no_projection:
+        print("\n| notebook | execution s / submission (worker) | core-hours for 10,000 | cores for 1 h "
+              "| load avg |\n|---|---|---|---|---|")
+        print("\n".join(projection()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
