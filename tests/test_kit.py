@@ -152,7 +152,7 @@ def test_kit_says_when_it_has_no_value_and_refuses_delegation_to_its_stand_ins(k
     proc = subprocess.run([kitpy, "-c", PROBE_ORACLE], cwd=tmp_path, env=_env(), capture_output=True, text=True)
     out = json.loads(proc.stdout or "{}") if proc.returncode == 0 else pytest.fail(proc.stderr[-2000:])
     assert out["miss"].startswith(f"KitDataError: the student kit has no stored reference value for {out['func']}(")
-    assert "if you changed a test cell, restore it" in out["miss"]
+    assert "if you changed a test cell, restore it" in out["miss"] and "on the inputs the exercise" in out["miss"]
     assert out["delegated"].startswith("my_function must be your own NumPy code, but it called"), out
 
 

@@ -1,5 +1,6 @@
 """The student edition's rules on a small made-up package (fast; tests/test_kit.py builds the real kit)."""
 import ast
+import json
 import textwrap
 
 import nbformat
@@ -136,3 +137,23 @@ def test_call_keys_tell_exact_inputs_apart_and_results_round_trip():
     with pytest.raises(TypeError):
         call_key("m.f", (lambda: 0,), {})
     assert issubclass(KitDataError, AssertionError)       # a check failure, shown like the checks' own
+
+
+def test_frozen_stand_in_replays_exact_and_rounded_inputs_and_names_a_miss(tmp_path, monkeypatch):
+    from autograder import kit_oracle
+    arrays, z, v = {}, np.array([0.1, 0.7, -2.0]), np.zeros(3)
+    calls = {call_key("m.f", (z,), {"axis": 0}): {"func": "m.f", "args": pack([[z], {"axis": 0}], arrays),
+                                                   "out": pack(np.exp(z), arrays), "changed": [], "raises": None},
+             call_key("m.step", (v,), {}): {"func": "m.step", "args": pack([[v], {}], arrays), "out": pack(None, arrays),
+                                            "changed": [[[0, 0], pack(v + 1, arrays)]], "raises": None}}
+    index = json.dumps({"format": kit_oracle.FORMAT, "calls": calls})
+    np.savez(tmp_path / "01_a.a.npz", index=np.array(index), **arrays)
+    monkeypatch.setattr(kit_oracle, "_STORE", kit_oracle._Store(tmp_path))
+    f, step = kit_oracle.frozen("m", "f"), kit_oracle.frozen("m", "step")
+    assert np.array_equal(f(z.copy(), axis=0), np.exp(z))
+    assert np.array_equal(f(z * (1 + 1e-15), axis=0), np.exp(z))          # computed in another order
+    buffer = np.zeros(3)
+    assert step(buffer) is None and np.array_equal(buffer, np.ones(3))      # in-place change replayed
+    for args, kwargs in (((z + 1e-6,), {"axis": 0}), ((z,), {"axis": 1}), ((z.astype(np.float32),), {"axis": 0})):
+        with pytest.raises(KitDataError, match=r"no stored reference value for m\.f\(array\(3,\)"):
+            f(*args, **kwargs)
