@@ -195,7 +195,8 @@ def build_kit(out: Path = Path("dist"), ids: list[str] | None = None, submit: st
         for a in ids:
             shutil.copytree(notebooks / a, kit / a, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         wheel = _wheel(stage, kit, project["version"], project["dependencies"])
-        (kit / "README.md").write_text(student_readme(_course_id(), ids, wheel.name, submit, exchange_root))
+        example = f"{pairs[0][0]}/{pairs[0][1].name}"
+        (kit / "README.md").write_text(student_readme(_course_id(), ids, wheel.name, submit, exchange_root, example))
         (kit / "nbgrader_config.py").write_text(student_nbgrader_config(_course_id(), submit, exchange_root))
         _scan(stage, graded)
         _scan(kit, graded)

@@ -26,7 +26,7 @@ Fashion-MNIST images on first use (about 30 MB, checked against their published 
 
 ## Work on a notebook
 
-Open `01_softmax/softmax.ipynb` (and so on), replace each `raise NotImplementedError()` with your code
+Open `{example}` (and so on), replace each `raise NotImplementedError()` with your code
 and run the cells from the top. The cells that begin with `\"\"\"Check that ...\"\"\"` are the visible
 tests: they compare your function with the course's expected values and say in words what is wrong
 (for example `softmax([5, 2, -1, 3]) is wrong at index 0: expected ..., got ...`). They pass silently.
@@ -37,7 +37,7 @@ necessary, not sufficient.
 Before you submit, click *Validate* in the notebook's toolbar (nbgrader), or run
 
 ```bash
-.venv/bin/nbgrader validate 01_softmax/softmax.ipynb
+.venv/bin/nbgrader validate {example}
 ```
 
 It restarts the notebook, runs every cell and lists the tests that still fail.
@@ -50,22 +50,26 @@ It restarts the notebook, runs every cell and lists the tests that still fail.
 _EXCHANGE = """Through nbgrader's exchange on the course machine (the instructor set it up at `{root}`):
 
 ```bash
-.venv/bin/nbgrader submit 01_softmax
+.venv/bin/nbgrader submit {assignment}
 ```
 
 run in this folder (`nbgrader_config.py` here names the course and the exchange). Submit as often as you
 like; the last submission before the deadline counts. In JupyterLab, *Nbgrader → Assignments* shows the
 same exchange."""
 
-_LMS = """Upload the notebook file itself, e.g. `01_softmax/softmax.ipynb`, to the assignment on the course page
+_LMS = """Upload the notebook file itself, e.g. `{example}`, to the assignment on the course page
 (LMS). Keep its name and do not convert it to PDF or HTML: the grader runs the `.ipynb` file. The last
 upload before the deadline counts."""
 
 
-def student_readme(course: str, ids: list[str], wheel: str, submit: str, exchange_root: str) -> str:
-    """README.md of the kit for the chosen way to submit (``exchange`` or ``lms``)."""
-    how = _EXCHANGE.format(root=exchange_root) if submit == "exchange" else _LMS
-    return _README.format(course=course, ids=", ".join(ids), wheel=wheel, submit=how)
+def student_readme(course: str, ids: list[str], wheel: str, submit: str, exchange_root: str,
+                   example: str = "01_softmax/softmax.ipynb") -> str:
+    """README.md of the kit for the chosen way to submit (``exchange`` or ``lms``); ``example`` is the first
+    notebook, ``<assignment>/<file>.ipynb``."""
+    assignment = example.split("/")[0]
+    how = (_EXCHANGE if submit == "exchange" else _LMS).format(root=exchange_root, example=example,
+                                                               assignment=assignment)
+    return _README.format(course=course, ids=", ".join(ids), wheel=wheel, submit=how, example=example)
 
 
 def student_nbgrader_config(course: str, submit: str, exchange_root: str) -> str:

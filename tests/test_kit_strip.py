@@ -157,3 +157,16 @@ def test_frozen_stand_in_replays_exact_and_rounded_inputs_and_names_a_miss(tmp_p
     for args, kwargs in (((z + 1e-6,), {"axis": 0}), ((z,), {"axis": 1}), ((z.astype(np.float32),), {"axis": 0})):
         with pytest.raises(KitDataError, match=r"no stored reference value for m\.f\(array\(3,\)"):
             f(*args, **kwargs)
+
+
+def test_student_readme_and_config_follow_the_instructors_choice_of_submission():
+    from autograder.kit_readme import student_nbgrader_config, student_readme
+    ex = student_readme("c", ["01_a"], "kit.whl", "exchange", "/srv/x")
+    lms = student_readme("c", ["01_a"], "kit.whl", "lms", "/srv/x")
+    for text in (ex, lms):
+        assert "pip install ./kit.whl" in text and "jupyter lab" in text and "Validate" in text
+        assert "nbgrader validate 01_softmax/softmax.ipynb" in text
+    assert "nbgrader submit 01_softmax" in ex and "/srv/x" in ex and "LMS" not in ex
+    assert "Upload the notebook file" in lms and "nbgrader submit" not in lms
+    assert "c.Exchange.root = '/srv/x'" in student_nbgrader_config("c", "exchange", "/srv/x")
+    assert "Exchange" not in student_nbgrader_config("c", "lms", "/srv/x")
