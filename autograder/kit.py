@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import tomllib
 import zipfile
@@ -225,7 +226,7 @@ def run_kit(args) -> int:
     try:
         built = build_kit(args.out, args.assignment, args.submit, args.exchange_root)
     except KitError as exc:
-        print(f"kit: {exc}")
+        print(f"kit: {exc}", file=sys.stderr)
         return 1
     print(f"student kit: {built.zip}\nwheel: {built.wheel}\nassignments: {', '.join(built.assignments)}")
     return 0

@@ -117,4 +117,6 @@ def record_notebook(release: Path, solution: Path, plan: dict, graded: list[str]
     except CellExecutionError as exc:
         raise KitError(f"{release.parent.name}: the release filled with the solutions fails, so its visible "
                        f"checks cannot be recorded:\n{str(exc)[-2000:]}") from None
+    except Exception as exc:  # noqa: BLE001 — a dead kernel, a timeout, ...: one line for the instructor
+        raise KitError(f"{release.parent.name}: running the filled release failed ({type(exc).__name__}: {exc})")
     return json.loads(out.with_suffix(".probes.json").read_text())
