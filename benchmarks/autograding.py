@@ -51,7 +51,7 @@ class ClassRun:
     grade: float
     unsandboxed: float | None
     same_scores: bool
-    load: tuple[float, float]  # 1-minute load average before and after
+    load: tuple[float, float]  # 1-minute load average before and after the timed part
 
     @property
     def speedup(self) -> float:
@@ -80,7 +80,6 @@ def _timed(fn) -> float:
 
 def grade_class(label: str, n_students: int, ids: list[str], workers: int, sandbox_cost: bool) -> ClassRun:
     """Grade one class with plain serial nbgrader, then with ``grade`` (and ``grade --no-sandbox``)."""
-    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         tmp = Path(tmp)
         kinds = ["plain", "ours"] + (["unsandboxed"] if sandbox_cost else [])
@@ -91,6 +90,7 @@ def grade_class(label: str, n_students: int, ids: list[str], workers: int, sandb
         for course in courses.values():
             collect(course, tmp / "inbox")
         plain = courses["plain"]
+        load = os.getloadavg()[0]  # the timed part starts here
         serial = _timed(lambda: [subprocess.run(  # what an instructor runs without this project
             [sys.executable, "-m", "nbgrader", "autograde", a, "--force"], cwd=plain.root, env=nbgrader_env(),
             capture_output=True, stdin=subprocess.DEVNULL, check=False) for a in ids])
