@@ -47,11 +47,12 @@ def persist_db_url(root: Path, url: str) -> None:
                  f"started here use it.\nc.CourseDirectory.db_url = os.environ.get({DB_URL_VAR!r}) or {url!r}\n")
 
 
-def gradebook_bytes(db_url: str, assignments: list[str]) -> bytes:
-    """What grading workers restore test cells from: an SQLite gradebook file as it is, else a
-    :func:`snapshot` of ``assignments`` (a server database is never copied as files)."""
+def gradebook_bytes(db_url: str, assignments: list[str], max_file: int = 4 * 2**20) -> bytes:
+    """What grading workers restore test cells from: a small SQLite gradebook file as it is, else a
+    :func:`snapshot` of ``assignments``. A server database is never copied as files, and a large SQLite file
+    (a big class's grades, which every Dask task would carry) is snapshotted too."""
     prefix = "sqlite:///"
-    if db_url.startswith(prefix):
+    if db_url.startswith(prefix) and Path(db_url[len(prefix):]).stat().st_size <= max_file:
         return Path(db_url[len(prefix):]).read_bytes()
     return snapshot(db_url, assignments)
 

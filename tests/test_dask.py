@@ -32,6 +32,7 @@ from autograder.demo import DEMO_STUDENTS, fill
 from autograder.execute import Limits, Status
 from autograder.executors import Executor
 from autograder.grade import grade_all
+from autograder.gradebook_db import gradebook_bytes
 
 from servers import dask_scheduler, dask_worker, kill_own_worker_for, wait_for_workers
 
@@ -219,3 +220,16 @@ def test_a_worker_of_another_course_version_is_refused(tmp_path):
         with DaskExecutor(address, log=lines.append) as dask:
             assert len(lines) == 1 and f"the coordinator {course_version()}" in lines[0], lines
             assert list(dask.client.run(course_version).values()) == [course_version()]
+
+
+def test_a_large_sqlite_gradebook_is_sent_as_a_snapshot_of_the_assignment(reference, tmp_path):
+    course = reference[1]
+    path = tmp_path / "snapshot.db"
+    path.write_bytes(gradebook_bytes(course.db_url, [A], max_file=0))
+    with Gradebook(course.db_url) as full, Gradebook(f"sqlite:///{path}") as snap:
+        assert snap.students == [] and [a.name for a in snap.assignments] == [A]
+        nb, original = snap.find_notebook("softmax", A), full.find_notebook("softmax", A)
+        assert sorted((c.name, c.checksum, c.source) for c in nb.source_cells) == \
+            sorted((c.name, c.checksum, c.source) for c in original.source_cells)
+        assert sorted((c.name, c.max_score) for c in nb.grade_cells) == \
+            sorted((c.name, c.max_score) for c in original.grade_cells)
