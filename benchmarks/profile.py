@@ -1,6 +1,6 @@
 """``--profile``: where one training step's time goes, NumPy (course_utils) against PyTorch.
 
-The NumPy side replays, operation by operation, what ``course_utils.network.train`` does for one batch
+The NumPy side replays, operation by operation, what ``course_utils.training.train`` does for one batch
 (gather, forward, loss, backward, momentum step) with a timer around each group; the totals are checked
 against ``train``'s own epoch time. The PyTorch side is ``torch.profiler``'s self CPU time per operator.
 """

@@ -61,8 +61,9 @@ def load_data(quick: bool):
 
 # ------------------------------------------------------------------------------------------ the two MLPs
 def numpy_run(data, sizes, epochs, hp) -> Run:
-    """``course_utils.network.train`` exactly as a student calls it, with the test set as validation data."""
-    from course_utils.network import init_mlp, train
+    """``course_utils.training.train`` exactly as a student calls it, with the test set as validation data."""
+    from course_utils.network import init_mlp
+    from course_utils.training import train
 
     X_train, y_train, X_test, y_test = data
     params = init_mlp(sizes, seed=0)
@@ -109,7 +110,7 @@ def torch_run(torch, data, sizes, epochs, hp) -> Run:
     opt = torch.optim.SGD(model.parameters(), lr=hp["lr"], momentum=hp["momentum"], dampening=0.0,
                           nesterov=False, weight_decay=0.0)
     loss_fn = torch.nn.CrossEntropyLoss()  # mean over the batch, like softmax_cross_entropy
-    rng = np.random.default_rng(SEED)  # the same permutations as course_utils.network.train
+    rng = np.random.default_rng(SEED)  # the same permutations as course_utils.training.train
     n, bs = X_train.shape[0], hp["batch_size"]
     times, accs, losses = [], [], []
     start_all = time.perf_counter()
@@ -266,7 +267,8 @@ def run(quick: bool, epochs: int | None, repeats: int, thread_note: str, others:
         return "\n".join(out)
 
     # the other models: one run each
-    from course_utils.network import init_mlp, train
+    from course_utils.network import init_mlp
+    from course_utils.training import train
 
     rows = []
     params = init_mlp([784, 10], seed=0)

@@ -1,4 +1,4 @@
-"""Tests for course_utils.network (notebook 5).
+"""Tests for course_utils.network and course_utils.training (notebook 5).
 
 Every backward pass is checked against centred finite differences in float64; the losses against
 their definitions written out independently; training against the real Fashion-MNIST (slow).
@@ -15,20 +15,18 @@ from course_utils.likelihood import cross_entropy
 from course_utils.network import (
     dense_backward,
     dense_forward,
-    evaluate,
     init_mlp,
     linear_loss_and_grad,
     mlp_backward,
     mlp_forward,
     mlp_loss_and_grads,
     mse_softmax_loss,
-    predict,
     relu_backward,
     relu_forward,
     sgd_step,
     softmax_cross_entropy,
-    train,
 )
+from course_utils.training import evaluate, predict, train
 
 TOL = 1e-7
 
@@ -438,6 +436,8 @@ def test_cross_entropy_and_grad_from_log_probabilities(rng):
     assert loss == 2000.0 and dlogits.dtype == np.float32 and dlogits.tolist() == [[1.0, -1.0, 0.0]]
     with pytest.raises(ValueError, match="y"):
         cross_entropy_and_grad(np.zeros((2, 3)), [0, 3])
+    with pytest.raises(ValueError, match="log_p contains an infinite value at index"):
+        cross_entropy_and_grad(np.array([[0.0, -np.inf]]), [0])
 
 
 def test_linear_loss_and_grad_with_l1(rng):
