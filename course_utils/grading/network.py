@@ -13,7 +13,6 @@ in an earlier part costs points only in that part's own checks.
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 
@@ -52,29 +51,15 @@ def _fd(what: str, analytic, f, x: np.ndarray) -> None:
 
 
 # ------------------------------------------------------------------------ earlier parts as references
-def _unwatched(reference):
-    """``reference`` as a stand-in a student's function may call: it runs with the grader's watch for
-    delegation (the profiling hook of ``_core.own_work``) paused, since the grader itself put it there."""
-    def stand_in(*args, **kwargs):
-        hook = sys.getprofile()
-        sys.setprofile(None)
-        try:
-            return reference(*args, **kwargs)
-        finally:
-            sys.setprofile(hook)
-
-    return stand_in
-
-
-#: The notebook's earlier parts, by the names a later part calls them, as references it may call. Each calls
-#: its reference in one form (positive axis, need_dX by keyword) and looks it up when called, so the student
-#: kit's stored reference values (keyed by the call, recorded through a swapped ``ref``) fit any spelling.
+#: The notebook's earlier parts, by the names a later part calls them, as the references (``given`` runs them
+#: unwatched). Each calls its reference in one form (positive axis, need_dX by keyword) and looks it up when
+#: called, so the student kit's stored reference values (keyed by the call, recorded through a swapped ``ref``)
+#: fit any spelling.
 _EARLIER = {
-    "dense_forward": _unwatched(lambda X, W, b: ref.dense_forward(X, W, b)),
-    "dense_backward": _unwatched(lambda dout, cache, need_dX=True:
-                                 ref.dense_backward(dout, cache, need_dX=bool(need_dX))),
-    "log_softmax": _unwatched(lambda z, axis=-1: stability.log_softmax(z, axis=axis % np.ndim(z))),
-    "cross_entropy_and_grad": _unwatched(lambda log_p, y: ref.cross_entropy_and_grad(log_p, y)),
+    "dense_forward": lambda X, W, b: ref.dense_forward(X, W, b),
+    "dense_backward": lambda dout, cache, need_dX=True: ref.dense_backward(dout, cache, need_dX=bool(need_dX)),
+    "log_softmax": lambda z, axis=-1: stability.log_softmax(z, axis=axis % np.ndim(z)),
+    "cross_entropy_and_grad": lambda log_p, y: ref.cross_entropy_and_grad(log_p, y),
 }
 
 
