@@ -92,7 +92,8 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
             tempfile.TemporaryDirectory(prefix="softmax-grade-") as tmp:
         jobs, prepared = _jobs(course, assignments, limits, sandbox, regrade, Path(tmp))
         _update_notes(course, {f"{s}/{a}": {"fingerprint": None} for s, a in prepared})  # done once recorded
-        recorder = _Recorder(course, prepared, round_size=min(100, max(1, len(jobs) // 4)))
+        # about four rounds, each one nbgrader start (~1 s of CPU), of 8 to 100 submissions
+        recorder = _Recorder(course, prepared, round_size=min(100, max(8, len(jobs) // 4)))
         errors = []
         with tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress) as bar:
             for job, outcome in executor.run(jobs):
