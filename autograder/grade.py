@@ -86,10 +86,10 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
     ``SandboxPolicy``, or False to run kernels unconfined (``--no-sandbox``). ``executor`` defaults to a
     :class:`LocalExecutor` of ``workers`` threads.
     """
-    if sandbox is True or sandbox is False:
-        sandbox = sandbox_policy(enabled=sandbox)
     with nullcontext(executor) if executor else LocalExecutor(workers) as executor, \
             tempfile.TemporaryDirectory(prefix="softmax-grade-") as tmp:
+        if sandbox is True or sandbox is False:  # the sandbox's trial run overlaps the executor's warm-up
+            sandbox = sandbox_policy(enabled=sandbox)
         jobs, prepared = _jobs(course, assignments, limits, sandbox, regrade, Path(tmp))
         _update_notes(course, {f"{s}/{a}": {"fingerprint": None} for s, a in prepared})  # done once recorded
         # about four rounds, each one nbgrader start (~1 s of CPU), of 8 to 100 submissions
