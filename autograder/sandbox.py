@@ -35,7 +35,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["HOME", "WORKDIR", "UID_BASE", "SandboxError", "SandboxPolicy", "default_readonly", "enter_sandbox",
            "sandbox_problem"]
@@ -80,7 +80,9 @@ def default_readonly() -> tuple[str, ...]:
 class SandboxPolicy:
     """What a grading kernel may see and use (picklable; built once by the grader).
 
-    ``readonly``: paths shown read-only at their own place; ``hide``: paths inside those, shown empty;
+    ``readonly``: paths shown read-only at their own place (None: :func:`default_readonly` of the machine the
+    kernel runs on, so a policy built by a coordinator fits a Dask worker laid out differently);
+    ``hide``: paths inside those, shown empty;
     ``keep``: paths shown read-write at their own place and handed to the kernel's uid, e.g.
     ``dataclasses.replace(policy, keep=(kernel_dir,))`` for the folder of its connection file and sockets
     (one under /tmp makes the private /tmp show the folders leading to it, and nothing else);
@@ -91,7 +93,7 @@ class SandboxPolicy:
     memory_bytes: int = 4 * 2**30
     max_processes: int = 256
     tmp_bytes: int = 512 * 2**20
-    readonly: tuple[str, ...] = field(default_factory=default_readonly)
+    readonly: tuple[str, ...] | None = None
     hide: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
     uid: int | None = None
@@ -212,7 +214,8 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
     ops = [("/proc", "proc", ""), ("/dev", "tmpfs", ""), ("/dev/shm", "rw", "/private/shm"),
            ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/old" + scratch)]
     ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES if os.path.exists(f"/dev/{name}")]
-    for kind, group in (("ro", policy.readonly), ("hide", policy.hide), ("rw", policy.keep)):
+    readonly = default_readonly() if policy.readonly is None else policy.readonly
+    for kind, group in (("ro", readonly), ("hide", policy.hide), ("rw", policy.keep)):
         for path in group:
             path = os.path.abspath(path)
             if os.path.islink(path) and kind == "ro":
