@@ -30,7 +30,7 @@ from pathlib import Path
 import distributed
 
 from .course import CourseError
-from .execute import Job, NotebookOutcome, Outcome, Status, execute_submission
+from .execute import Job, NotebookOutcome, Outcome, Status, execute_submission, warm_up
 from .executors import Executor, default_workers
 
 __all__ = ["DaskExecutor", "VersionMismatch", "course_version", "crashed_outcome"]
@@ -51,6 +51,15 @@ def course_version() -> str:
                 digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes())
         _cached_version = digest.hexdigest()[:16]
     return _cached_version
+
+
+def _ready(expected: str) -> str:
+    """On a worker: its course version; a worker of the coordinator's version starts warming its kernel zygote
+    now, so the imports overlap the coordinator's preflight instead of delaying the first submission."""
+    mine = course_version()
+    if mine == expected:
+        warm_up()
+    return mine
 
 
 class VersionMismatch(RuntimeError):
@@ -105,14 +114,15 @@ class DaskExecutor(Executor):
         return f"DaskExecutor(cluster={self.cluster!r}, version={self.version!r})"
 
     def _check_workers(self, wait: float) -> None:
-        """Wait for a first worker, then refuse every worker whose course version is not ours."""
+        """Wait for a first worker, then refuse every worker whose course version is not ours (and warm up the
+        others)."""
         address = self.client.scheduler.address
         try:
             self.client.wait_for_workers(1, timeout=wait)
         except TimeoutError as exc:
             raise CourseError(f"no Dask worker joined {address} within {wait:g} s; start workers with "
                               f"`dask worker {address}` on machines that have this course installed") from exc
-        versions = self.client.run(course_version)
+        versions = self.client.run(_ready, self.version)
         for worker, theirs in versions.items():
             if theirs != self.version:
                 self._refuse(worker, f"runs course package {theirs}, the coordinator {self.version}")

@@ -6,7 +6,8 @@
   again grades only what was not recorded;
 * a submission that kills its worker every time (a test-only task: the sandbox lets no submission reach its
   worker) is retried ``allowed-failures`` times and graded as crashed with a note; the others are unaffected;
-* a worker with another version of the course package is refused with a message naming both versions.
+* a worker with another version of the course package is refused with a message naming both versions; the
+  accepted workers start their kernel zygote before any job arrives.
 
 The oracle is the local executor grading one submission of each kind in its own course.
 """
@@ -201,6 +202,11 @@ def test_a_submission_that_kills_every_worker_is_graded_as_crashed(tmp_path, ref
 
 
 def test_a_worker_of_another_course_version_is_refused(tmp_path):
+    def zygote_started() -> bool:  # run on a worker (a local function travels by value)
+        from autograder.forkserver import _Zygote
+
+        return _Zygote.proc is not None and _Zygote.proc.poll() is None
+
     shadow = tmp_path / "shadow"
     shutil.copytree(REPO / "course_utils", shadow / "course_utils", ignore=shutil.ignore_patterns("__pycache__"))
     with open(shadow / "course_utils" / "softmax.py", "a") as fh:
@@ -220,6 +226,7 @@ def test_a_worker_of_another_course_version_is_refused(tmp_path):
         with DaskExecutor(address, log=lines.append) as dask:
             assert len(lines) == 1 and f"the coordinator {course_version()}" in lines[0], lines
             assert list(dask.client.run(course_version).values()) == [course_version()]
+            assert list(dask.client.run(zygote_started).values()) == [True]  # warmed before any job
 
 
 def test_a_large_sqlite_gradebook_is_sent_as_a_snapshot_of_the_assignment(reference, tmp_path):
