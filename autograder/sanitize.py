@@ -5,9 +5,9 @@ attribute, a ``javascript:`` link, an iframe or a form would run in the instruct
 Jupyter session) or in the student's feedback page. ``SanitizeNotebook`` runs where the recorded notebooks are
 written (the recording pass of ``autograde``, so the formgrader only ever loads cleaned notebooks) and again
 in ``generate_feedback``. HTML goes through `nh3 <https://nh3.readthedocs.io>`_ (the ammonia sanitizer):
-an allowlist of tags and attributes, no event handlers, no scripts, iframes, objects, embeds or forms, URLs
-limited to web and mail schemes, ``data:`` only for images. Student Markdown (their own cells and written
-answers) is rendered with nbconvert's own Markdown renderer and the resulting HTML is sanitized, so raw HTML
+an allowlist of tags and attributes, no event handlers, no scripts, iframes, objects, embeds or forms, links
+limited to web and mail schemes, images only from ``data:`` URLs (nothing the page has to fetch). Student
+Markdown (their own cells and written answers) is rendered with nbconvert's own Markdown renderer and the resulting HTML is sanitized, so raw HTML
 and ``[x](javascript:...)`` links are both caught while math stays text for MathJax. SVG is shown as an
 ``<img>`` (browsers run no script in an image). PNG/JPEG/GIF, plain text and LaTeX are kept; MathJax's
 commands that make links, set CSS or load extensions (``\\href``, ``\\style``, ``\\require``, ...) are shown as
@@ -38,11 +38,12 @@ _TEX_ACTIONS = re.compile(r"\\(href|url|class|cssId|style|require|unicode|html\w
 
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
-    """``data:`` URLs only as image sources (nh3 checks the scheme of every URL attribute itself)."""
-    if value.strip().lower().startswith("data:") and not (tag == "img" and name == "src"
-                                                          and _DATA_IMAGE.match(value.strip())):
-        return None
-    return value
+    """``data:`` URLs only as image sources, and image sources only as ``data:`` URLs: an image the page has
+    to fetch would be requested by whoever opens it (a beacon to a web server, or a GET with the
+    instructor's session to their own formgrader). nh3 checks the scheme of every other URL itself."""
+    if tag == "img" and name == "src":
+        return value if _DATA_IMAGE.match(value.strip()) else None
+    return None if value.strip().lower().startswith("data:") else value
 
 
 def defuse_tex(text: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from autograder.sanitize import SanitizeNotebook, safe_html
+from autograder.sanitize import SanitizeNotebook, safe_html, safe_markdown
 
 from test_feedback import HOSTILE_CELLS, assert_no_student_script
 
@@ -48,6 +48,14 @@ def test_sanitizing_twice_changes_nothing():
                                   '<img src="data:image/png;base64,iVBORw0KGgo=">'])
 def test_ordinary_html_output_is_kept(kept):
     assert safe_html(kept) == kept
+
+
+@pytest.mark.parametrize("beacon", ['<img src="https://tracker.example/s042.png">', '<img src="//tracker.example/p">',
+                                    '<img src="/formgrader/api/submission/1/flag" alt="flag">',
+                                    '<img src="plot.png" width="100">'])
+def test_student_images_make_the_reader_fetch_nothing(beacon):
+    assert "src=" not in safe_html(beacon)
+    assert "tracker" not in safe_markdown("![plot](https://tracker.example/p.png) and <img src='//tracker.example'>")
 
 
 def test_instructor_markdown_is_left_alone():
