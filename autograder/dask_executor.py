@@ -15,7 +15,9 @@ Failures, with public Dask mechanisms only:
   another worker ``retries`` times, then its error reaches the coordinator, which fails the run after
   recording everything else;
 * a worker whose course package differs from the coordinator's is refused: retired from the cluster with a
-  message, before the run or when one of its tasks finds out; its tasks run elsewhere.
+  message, before the run or when one of its tasks finds out; its tasks run elsewhere;
+* a lost scheduler (or the coordinator's connection to it) ends the run with :class:`CourseError` after the
+  coordinator has recorded every outcome it received; running ``grade`` again grades only the rest.
 """
 from __future__ import annotations
 
@@ -102,6 +104,7 @@ class DaskExecutor(Executor):
         self.cluster = None if scheduler else _local_cluster(workers or default_workers())
         try:
             self.client = distributed.Client(scheduler or self.cluster, timeout=wait, set_as_default=False)
+            self.address = self.client.scheduler.address
             self._check_workers(wait)
         except OSError as exc:
             self.close()
@@ -116,7 +119,7 @@ class DaskExecutor(Executor):
     def _check_workers(self, wait: float) -> None:
         """Wait for a first worker, then refuse every worker whose course version is not ours (and warm up the
         others)."""
-        address = self.client.scheduler.address
+        address = self.address
         try:
             self.client.wait_for_workers(1, timeout=wait)
         except TimeoutError as exc:
@@ -162,6 +165,10 @@ class DaskExecutor(Executor):
                     pending.add(retry)
                     continue
             except Exception as exc:  # noqa: BLE001 - every worker error reaches the coordinator
+                if self.client.status != "running":
+                    raise CourseError(f"the connection to the Dask scheduler {self.address} "
+                                      f"was lost ({type(exc).__name__}); every grade received before is "
+                                      "recorded: run grade again when it is back, only the rest is graded") from exc
                 outcome = exc
             finally:
                 future.release()

@@ -96,13 +96,15 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
         recorder = _Recorder(course, prepared, round_size=min(100, max(8, len(jobs) // 4)))
         errors = []
         with tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress) as bar:
-            for job, outcome in executor.run(jobs):
-                bar.update()
-                if isinstance(outcome, BaseException):
-                    errors.append((job, outcome))
-                else:
-                    recorder.add(job, outcome)
-        recorder.flush()
+            try:
+                for job, outcome in executor.run(jobs):
+                    bar.update()
+                    if isinstance(outcome, BaseException):
+                        errors.append((job, outcome))
+                    else:
+                        recorder.add(job, outcome)
+            finally:  # an executor that gives up (e.g. its scheduler is gone) loses no outcome it delivered
+                recorder.flush()
     if errors:
         job, error = errors[0]
         raise GradingFailed(f"{len(errors)} of {len(jobs)} submissions could not be executed (first: "

@@ -6,6 +6,8 @@
   again grades only what was not recorded;
 * a submission that kills its worker every time (a test-only task: the sandbox lets no submission reach its
   worker) is retried ``allowed-failures`` times and graded as crashed with a note; the others are unaffected;
+* the scheduler is SIGKILLed mid-run: the coordinator records what it received and says so; with a new
+  scheduler, ``grade`` grades only the rest;
 * a worker with another version of the course package is refused with a message naming both versions; the
   accepted workers start their kernel zygote before any job arrives.
 
@@ -100,17 +102,17 @@ def cluster(tmp_path_factory):
 
 
 class _KillAfter(Executor):
-    """Passes outcomes through and SIGKILLs ``victim`` (a worker process) once ``after`` of them arrived."""
+    """Passes outcomes through and SIGKILLs the process ``pid`` (a worker, the scheduler) once ``after`` of
+    them arrived."""
 
-    def __init__(self, inner: Executor, after: int, victim: subprocess.Popen):
-        self.inner, self.after, self.victim = inner, after, victim
+    def __init__(self, inner: Executor, after: int, pid: int):
+        self.inner, self.after, self.pid = inner, after, pid
         self.after_kill = 0
 
     def run(self, jobs):
         for n, pair in enumerate(self.inner.run(jobs), 1):
             if n == self.after:
-                os.kill(self.victim.pid, signal.SIGKILL)
-                self.victim.wait()
+                os.kill(self.pid, signal.SIGKILL)
             elif n > self.after:
                 self.after_kill += 1
             yield pair
@@ -121,14 +123,14 @@ def killed_run(tmp_path_factory, cluster, reference):
     course = _course(tmp_path_factory.mktemp("class"), per_kind=PER_KIND)
     tmp, address, workers = cluster
     with DaskExecutor(address) as dask:
-        executor = _KillAfter(dask, after=6, victim=workers[1])
+        executor = _KillAfter(dask, after=6, pid=workers[1].pid)
         results = grade_all(course, [A], limits=LIMITS, executor=executor, progress=False)
-    return course, results, executor
+    return course, results, executor, workers[1]
 
 
 def test_a_worker_killed_mid_run_loses_no_grade(killed_run, reference):
-    course, results, executor = killed_run
-    assert executor.victim.returncode == -signal.SIGKILL and executor.after_kill > 0
+    course, results, executor, victim = killed_run
+    assert victim.wait(60) == -signal.SIGKILL and executor.after_kill > 0
     assert len(results) == 4 * PER_KIND and {r.status for r in results} == {Status.OK}
     assert _rows(course) == _expected(reference[0], course.students())
 
@@ -141,6 +143,27 @@ def test_rerun_after_the_coordinator_died_grades_only_what_is_missing(killed_run
             stack.enter_context(dask_worker(tmp_path, address, name, nthreads=2))
         wait_for_workers(address, 2)
         _kill_and_rerun(course, address)
+    assert _rows(course) == _expected(reference[0], course.students())
+
+
+def test_a_lost_scheduler_loses_no_grade_received_and_a_rerun_finishes(tmp_path, reference):
+    course = _course(tmp_path / "class", per_kind=3)
+    with ExitStack() as stack:
+        address = stack.enter_context(dask_scheduler(tmp_path))
+        stack.enter_context(dask_worker(tmp_path, address, "l1", nthreads=2))
+        wait_for_workers(address, 1)
+        with DaskExecutor(address) as dask, pytest.raises(CourseError, match=f"scheduler {address} was lost"):
+            scheduler = dask.client.run_on_scheduler(os.getpid)
+            grade_all(course, [A], limits=LIMITS, executor=_KillAfter(dask, 4, scheduler), progress=False)
+    done = _recorded(course.root / NOTES_FILE)
+    assert 4 <= done < 12, "every outcome delivered before the scheduler died is recorded"
+    with ExitStack() as stack:
+        address = stack.enter_context(dask_scheduler(tmp_path))
+        stack.enter_context(dask_worker(tmp_path, address, "l2", nthreads=2))
+        wait_for_workers(address, 1)
+        with DaskExecutor(address) as dask:
+            results = grade_all(course, [A], limits=LIMITS, executor=dask, progress=False)
+    assert len(results) == 12 - done
     assert _rows(course) == _expected(reference[0], course.students())
 
 
