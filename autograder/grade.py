@@ -37,7 +37,7 @@ from .executors import Executor, LocalExecutor
 from .gradebook_db import gradebook_bytes
 from .preflight import locked_ids, preflight
 
-__all__ = ["GradingFailed", "SandboxUnavailable", "Result", "grade_all", "sandbox_policy"]
+__all__ = ["GradingFailed", "SandboxUnavailable", "Result", "grade_all", "round_size", "sandbox_policy"]
 
 NO_SANDBOX_NOTE = "Graded without the sandbox: the instructor ran `grade --no-sandbox`."
 _FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
@@ -92,8 +92,7 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
             sandbox = sandbox_policy(enabled=sandbox)
         jobs, prepared = _jobs(course, assignments, limits, sandbox, regrade, Path(tmp))
         _update_notes(course, {f"{s}/{a}": {"fingerprint": None} for s, a in prepared})  # done once recorded
-        # about four rounds, each one nbgrader start (~1 s of CPU), of 8 to 100 submissions
-        recorder = _Recorder(course, prepared, round_size=min(100, max(8, len(jobs) // 4)))
+        recorder = _Recorder(course, prepared, round_size=round_size(len(jobs)))
         errors = []
         with tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress) as bar:
             try:
@@ -111,6 +110,11 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
                             f"{job.student}/{job.assignment}: {type(error).__name__}: {error}); the other "
                             f"{len(jobs) - len(errors)} were recorded; run grade again to finish the rest")
     return recorder.results
+
+
+def round_size(jobs: int) -> int:
+    """Submissions recorded per nbgrader run: about four rounds (each ~1 s of nbgrader start-up), 8 to 100."""
+    return min(100, max(8, jobs // 4))
 
 
 def _jobs(course: Course, assignments: list[str], limits: Limits, sandbox, regrade: bool,

@@ -1,8 +1,10 @@
 """The Dask executor against the local executor, the scheduler's overhead, and a projection to 10,000 students.
 
-1. One class of notebook-1 submissions (the demo kinds in turn) is graded twice, in two fresh copies of the
-   same course: by the local executor (threads of the coordinator, cores + 1) and by the Dask executor on
-   a LocalCluster of two worker processes on 127.0.0.1 (two threads each); the scores must be identical.
+1. One class of notebook-1 submissions (the demo kinds in turn) is graded in fresh copies of the same course:
+   by the local executor (threads of the coordinator, cores + 1) and by the Dask executor on a LocalCluster
+   of two worker processes on 127.0.0.1 (two threads each); the scores must be identical. Then a second
+   class, as the next ``grade`` command would: the local executor starts afresh (its kernel zygote with it),
+   while the same two Dask workers stay up, as workers started with ``dask worker`` do between runs.
 2. The scheduler's overhead per submission: tasks carrying a real job (the gradebook snapshot included) to a
    task that does nothing, through the same two workers.
 3. The coordinator's own seconds per submission (preflight, recording rounds, notes): the local run's outcomes
@@ -32,7 +34,7 @@ from autograder.course import Course, assignments
 from autograder.dask_executor import DaskExecutor
 from autograder.demo import DEMO_STUDENTS, write_demo_submissions
 from autograder.executors import Executor, LocalExecutor
-from autograder.grade import grade_all
+from autograder.grade import grade_all, round_size
 
 __all__ = ["compare", "scheduler_overhead", "projection", "main"]
 
@@ -70,27 +72,41 @@ def _scores(course: Course) -> dict[str, str]:
 
 
 def compare(students: int) -> list[str]:
-    """Sections 1-3: local against Dask on one class, the scheduler's overhead per task, the coordinator's."""
+    """Sections 1-3: local against Dask on a first and a second class, the scheduler's overhead per task, the
+    coordinator's."""
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
-        local_course = _course(Path(tmp) / "local", [A], students)
-        dask_course = Course(Path(tmp) / "dask" / "course")
-        shutil.copytree(local_course.root, dask_course.root)
-        load_before = _load()
+        first = _course(Path(tmp) / "local", [A], students)
+        dask_course, local_again, dask_again = (_copy(first, Path(tmp) / name) for name in ("d1", "l2", "d2"))
+        loads = [_load()]
         with _Capture(LocalExecutor()) as local:
-            local_s = _timed_grade(local_course, [A], local)
-        load_mid = _load()
+            local_s = _timed_grade(first, [A], local)
+        loads.append(_load())
         with DaskExecutor(workers=4) as dask:  # two worker processes of two threads on this 2-core machine
             dask_s = _timed_grade(dask_course, [A], dask)
-            per_task = scheduler_overhead(dask, local_course)
+            loads.append(_load())
+            with LocalExecutor() as local2:  # the next grade command starts a new coordinator
+                local2_s = _timed_grade(local_again, [A], local2)
+            loads.append(_load())
+            dask2_s = _timed_grade(dask_again, [A], dask)  # the same workers, still up
+            loads.append(_load())
+            per_task = scheduler_overhead(dask, first)
             overhead_load = _load()
-        same = _scores(local_course) == _scores(dask_course)
+        same = len({frozenset(_scores(c).items()) for c in (first, dask_course, local_again, dask_again)}) == 1
         load_replay = _load()
-        record = _timed_grade(local_course, [A], _Replay(local.pairs)) / students
-    return [f"| {students} notebook-1 submissions | {local_s:.1f} | {dask_s:.1f} | {local_s / dask_s:.2f}x "
-            f"| {'yes' if same else '**NO**'} | {load_before} → {load_mid} → {overhead_load} |", "",
-            f"- scheduler overhead: {per_task * 1000:.1f} ms per submission (load {overhead_load})",
-            f"- coordinator (preflight, snapshot, recording in rounds of {max(1, students // 4)}, notes): "
+        record = _timed_grade(first, [A], _Replay(local.pairs)) / students
+    return [f"| {students} notebook-1 submissions, workers started for the run | {local_s:.1f} | {dask_s:.1f} "
+            f"| {local_s / dask_s:.2f}x | {'yes' if same else '**NO**'} | {loads[0]} → {loads[1]} → {loads[2]} |",
+            f"| the next class of {students}, the same workers still up | {local2_s:.1f} | {dask2_s:.1f} "
+            f"| {local2_s / dask2_s:.2f}x | {'yes' if same else '**NO**'} | {loads[2]} → {loads[3]} → {loads[4]} |",
+            "", f"- scheduler overhead: {per_task * 1000:.1f} ms per submission (load {overhead_load})",
+            f"- coordinator (preflight, snapshot, recording in rounds of {round_size(students)}, notes): "
             f"{record:.2f} s per submission (load {load_replay} → {_load()})"]
+
+
+def _copy(course: Course, root: Path) -> Course:
+    """A copy of ``course`` (submissions collected, nothing graded) under ``root``."""
+    shutil.copytree(course.root, root / "course")
+    return Course(root / "course")
 
 
 def _noop(job) -> int:
