@@ -7,10 +7,11 @@ own uid only, when the grader is not root). One more fork makes the kernel PID 1
 system kills everything it started when it exits. The caller stays outside as its supervisor (same pid and
 process group, so the grader's signals work as before); kernel and supervisor die with their parents.
 
-The kernel's root is an allow-list: system and Python environment read-only, the scratch folder read-write
-at WORKDIR, the policy's ``keep`` paths read-write in place (its connection file and Unix sockets, which
-work across network namespaces), /tmp, $HOME and /dev/shm private in one size-limited tmpfs, a minimal /dev,
-its own /proc. Its network is its own loopback. Limits are set in the kernel itself; then, under a root
+The kernel's root is an allow-list: system and Python environment read-only, a copy of the scratch folder
+read-write at WORKDIR, the policy's ``keep`` paths read-write in place (its connection file and Unix sockets,
+which work across network namespaces), a minimal /dev, its own /proc. WORKDIR, /tmp, $HOME and /dev/shm are
+private, in one tmpfs of ``tmp_bytes`` beyond the scratch folder's own files: nothing a kernel writes reaches
+the machine's disk, so no submission can fill it. Its network is its own loopback. Limits are set in the kernel itself; then, under a root
 grader, it gets a uid of its own (UID_BASE + supervisor pid: a range systemd and distributions leave unused)
 and, always, no capabilities (bounding and ambient sets too) and no_new_privs.
 """
@@ -174,7 +175,7 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     os.close(alive_w)
     for low, high in itertools.pairwise([2, *sorted({alive, *keep_fds}), os.sysconf("SC_OPEN_MAX")]):
         os.closerange(low + 1, high)
-    _build_root(_plan(policy, scratch), policy, machine)
+    _build_root(_plan(policy, scratch), policy, machine, scratch)
     _hand_over((WORKDIR, *policy.keep) if root else (), uid, gid)
     _loopback_up()
     _limit(policy)
@@ -212,7 +213,7 @@ def _supervise(kernel: int, parent: int) -> None:
 def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
     """The new root's mounts as (target, kind, source), parents before children; sources on the host."""
     ops = [("/proc", "proc", ""), ("/dev", "tmpfs", ""), ("/dev/shm", "rw", "/private/shm"),
-           ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/old" + scratch)]
+           ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/private/work")]
     ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES if os.path.exists(f"/dev/{name}")]
     readonly = default_readonly() if policy.readonly is None else policy.readonly
     for kind, group in (("ro", readonly), ("hide", policy.hide), ("rw", policy.keep)):
@@ -225,9 +226,11 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
     return sorted(ops, key=lambda op: (op[0].count("/"), op[1] == "hide"))
 
 
-def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine: str) -> None:
-    """Assemble the new root under /new of a staging tmpfs, make it read-only but for the writable places,
-    and switch to it, detaching the machine's root for good."""
+def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine: str, scratch: str) -> None:
+    """Assemble the new root under /new of a staging tmpfs, with the private tmpfs holding a copy of
+    ``scratch``; make it read-only but for the writable places, and switch to it, detaching the machine's
+    root for good."""
+    size = policy.tmp_bytes + _tmpfs_bytes(scratch)
     _mount(None, "/", None, _REC | _PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", _NOSUID | _NODEV, "mode=0755")  # staging; pivot_root takes it off /tmp
     for name in ("old", "new", "private"):
@@ -235,10 +238,11 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
     _call(_libc.syscall(_PIVOT_ROOT[machine], b"/tmp", b"/tmp/old"), "pivot_root into the staging tmpfs")
     os.chdir("/")
     _mount("tmpfs", "/new", "tmpfs", _NOSUID | _NODEV, "mode=0755")
-    _mount("tmpfs", "/private", "tmpfs", _NOSUID | _NODEV, f"mode=0755,size={policy.tmp_bytes}")
+    _mount("tmpfs", "/private", "tmpfs", _NOSUID | _NODEV, f"mode=0755,size={size}")
     for name, mode in (("tmp", 0o1777), ("shm", 0o1777), ("home", 0o700)):
         os.mkdir("/private/" + name)
         os.chmod("/private/" + name, mode)
+    shutil.copytree("/old" + scratch, "/private/work", symlinks=True)  # a link is copied, never followed
     open("/empty", "w").close()
     writable = {"/new/proc"}
     for target, kind, source in plan:
@@ -268,6 +272,16 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
     _call(_libc.syscall(_PIVOT_ROOT[machine], b".", b"."), "pivot_root into the new root")
     _call(_libc.umount2(b".", _DETACH), "detach the machine's root")
     os.chdir(WORKDIR)
+
+
+def _tmpfs_bytes(folder: str) -> int:
+    """What a copy of ``folder`` takes in a tmpfs: every entry rounded up to whole pages."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = page
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            total += page + -(-os.lstat(os.path.join(parent, name)).st_size // page) * page
+    return total
 
 
 def _mountpoint(path: str, directory: bool) -> None:

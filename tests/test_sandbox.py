@@ -214,17 +214,18 @@ def test_system_and_python_environment_read_only_but_importable(world):
 
     def probe():
         run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-        return {"refused": [p for p in readonly if write_fails(p)], "out": run.stdout, "err": run.stderr[-3000:]}
+        return {"refused": [p for p in readonly if write_fails(p)], "out": run.stdout, "err": run.stderr[-3000:],
+                "plot": os.path.getsize("plot.png") if os.path.exists("plot.png") else 0}
 
     found = in_sandbox(probe, policy_for(world), str(world / "scratch"))
     assert found["refused"] == readonly
     assert found["out"] == "exp(x)\n[1, 2]\n", found["err"]
-    assert (world / "scratch/plot.png").stat().st_size > 0  # written in the scratch folder, kept there
+    assert found["plot"] > 0  # written in the working directory
 
 
-def test_writes_outside_scratch_do_not_persist(world):
+def test_nothing_a_kernel_writes_persists(world):
     name = f"sandbox-persist-{os.getpid()}"
-    places = ["/tmp", HOME, "/dev/shm", "/var/tmp"]
+    places = [WORKDIR, "/tmp", HOME, "/dev/shm", "/var/tmp"]
 
     def probe():
         written = []
@@ -234,13 +235,39 @@ def test_writes_outside_scratch_do_not_persist(world):
                 written.append(place)
             except OSError:
                 pass
-        Path(name).write_text("kept")
-        return written
+        Path("data.csv").write_text("changed")
+        return written, sorted(os.listdir("."))
 
-    assert in_sandbox(probe, policy_for(world), str(world / "scratch")) == ["/tmp", HOME, "/dev/shm"]
-    assert (world / "scratch" / name).read_text() == "kept"
+    written, listing = in_sandbox(probe, policy_for(world), str(world / "scratch"))
+    assert written == [WORKDIR, "/tmp", HOME, "/dev/shm"] and listing == sorted(["data.csv", "softmax.ipynb", name])
+    assert sorted(os.listdir(world / "scratch")) == ["data.csv", "softmax.ipynb"]  # the submission as it was
+    assert (world / "scratch" / "data.csv").read_text() == "1,2\n"
     assert not [p for p in ("/tmp", "/dev/shm", "/var/tmp", os.path.expanduser("~"), str(world))
                 if os.path.exists(os.path.join(p, name))]
+
+
+def test_a_kernel_cannot_fill_the_disk(world):
+    big = world / "scratch" / "big.bin"
+    big.write_bytes(os.urandom(3 * 2**20))  # the submission's own files always fit, whatever their size
+    big.chmod(0o644)
+
+    def probe():
+        own = len(Path("big.bin").read_bytes())
+        written = 0
+        try:
+            with open("fill.bin", "wb") as f:
+                for _ in range(64):
+                    f.write(b"\0" * 2**20)
+                    f.flush()
+                    written += 2**20
+        except OSError as exc:
+            return own, written, exc.errno
+        return own, written, None
+
+    own, written, errno = in_sandbox(probe, policy_for(world, tmp_bytes=8 * 2**20), str(world / "scratch"))
+    assert own == 3 * 2**20 and errno == 28  # ENOSPC
+    assert 4 * 2**20 <= written <= 8 * 2**20
+    assert not (world / "scratch" / "fill.bin").exists()
 
 
 def _answer(server):
@@ -306,6 +333,7 @@ def test_root_grader_runs_kernels_unprivileged_with_no_way_back(world):
         child = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True).stdout
         found["child"] = [line for line in child.splitlines() if line.startswith(("Cap", "NoNewPrivs"))]
         found["unshare"] = ctypes.CDLL(None).unshare(0x20000)  # CLONE_NEWNS needs CAP_SYS_ADMIN
+        found["owner"] = os.stat("data.csv").st_uid
         return found
 
     if os.geteuid() != 0:
@@ -317,7 +345,8 @@ def test_root_grader_runs_kernels_unprivileged_with_no_way_back(world):
     assert all(int(found["status"][cap], 16) == 0 for cap in CAPS) and found["status"]["NoNewPrivs"] == "1"
     assert found["setuid"] == "refused" and found["unshare"] == -1 and found["pid"] == 1
     assert sorted(found["child"]) == sorted(f"{cap}:\t0000000000000000" for cap in CAPS) + ["NoNewPrivs:\t1"]
-    assert (world / "scratch/data.csv").stat().st_uid == uid  # the scratch folder was handed to the kernel
+    assert found["owner"] == uid  # its copy of the scratch folder was handed to the kernel
+    assert (world / "scratch/data.csv").stat().st_uid == os.geteuid()  # the grader's files stay the grader's
 
 
 def test_limits_are_applied_in_the_kernel_itself(world):
@@ -377,15 +406,18 @@ def test_other_kernels_are_invisible_and_nothing_outlives_a_kernel(world):
     """Kernel A runs (and leaves a daemon behind that escaped its process group) while kernel B looks for it
     through /proc and signals; once A exits, nothing it started is left."""
     marker = f"{4000 + os.getpid() % 1000}.5"
-    release = world / "other-scratch/release"
+    a_folder = world / "a-kernel"  # A's own kept folder: B cannot see it
+    a_folder.mkdir(mode=0o755)
+    release = a_folder / "release"
 
     def kernel_a():
         subprocess.Popen(["sleep", marker], start_new_session=True)
-        while not os.path.exists("release"):  # until B has looked
+        while not release.exists():  # until B has looked
             time.sleep(0.02)
         return "done"
 
-    a_pid, a_result = in_sandbox(kernel_a, policy_for(world, keep=()), str(world / "other-scratch"), wait=False)
+    a_pid, a_result = in_sandbox(kernel_a, policy_for(world, keep=(str(a_folder),)), str(world / "other-scratch"),
+                                 wait=False)
     deadline = time.monotonic() + 30
     while not _processes_with(marker.encode()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -472,7 +504,8 @@ def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world, tmp_pa
             "import os, numpy as np, matplotlib, matplotlib.pyplot as plt, sympy, course_utils\n"
             "plt.plot(np.arange(3)); plt.savefig('kernel-plot.png')\n"
             "os.makedirs(os.environ['MPLCONFIGDIR'], exist_ok=True)\n"
-            "print(os.getcwd(), os.environ['MPLCONFIGDIR'], os.getuid() != 0, sympy.Rational(1, 3) * 3)",
+            "print(os.getcwd(), os.environ['MPLCONFIGDIR'], os.getuid() != 0, sympy.Rational(1, 3) * 3,\n"
+            "      os.path.getsize('kernel-plot.png') > 0)",
             timeout=60, output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
         client.shutdown()
     except TimeoutError:  # reported below with the kernel's log
@@ -484,8 +517,7 @@ def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world, tmp_pa
         warm.wait(60)
     assert reply is not None, (tmp_path / "kernel.log").read_text()
     assert reply["content"]["status"] == "ok", reply["content"]
-    assert "".join(printed).split() == [WORKDIR, HOME + "/.config/matplotlib", "True", "1"]
-    assert (world / "scratch/kernel-plot.png").stat().st_size > 0
+    assert "".join(printed).split() == [WORKDIR, HOME + "/.config/matplotlib", "True", "1", "True"]
 
 
 def test_grader_that_is_not_root_gets_the_same_isolation(world, servers):
