@@ -4,7 +4,8 @@
    by the local executor (threads of the coordinator, cores + 1) and by the Dask executor on a LocalCluster
    of two worker processes on 127.0.0.1 (two threads each); the scores must be identical. Then a second
    class, as the next ``grade`` command would: the local executor starts afresh (its kernel zygote with it),
-   while the same two Dask workers stay up, as workers started with ``dask worker`` do between runs.
+   while the same two Dask workers stay up, as workers started with ``dask worker`` do between runs. All of it
+   ``--repeats`` times (a new cluster each time); the tables give medians and each repeat's ratio.
 2. The scheduler's overhead per submission: tasks carrying a real job (the gradebook snapshot included) to a
    task that does nothing, through the same two workers.
 3. The coordinator's own seconds per submission (preflight, recording rounds, notes): the local run's outcomes
@@ -13,7 +14,7 @@
    executor, one at a time; the execution seconds per notebook (on a worker) give the cores a 10,000-student
    course needs for a one-hour turnaround.
 
-Run: ``python -m benchmarks.dask_grading [--students 40] [--no-projection | --projection-only]``; every number
+Run: ``python -m benchmarks.dask_grading [--students 40] [--repeats 3] [--no-projection | --projection-only]``; every number
 comes with the machine's load average.
 """
 from __future__ import annotations
@@ -71,34 +72,38 @@ def _scores(course: Course) -> dict[str, str]:
         return {row["student"]: row["total"] for row in csv.DictReader(fh)}
 
 
-def compare(students: int) -> list[str]:
-    """Sections 1-3: local against Dask on a first and a second class, the scheduler's overhead per task, the
-    coordinator's."""
+def compare(students: int, repeats: int = 3) -> list[str]:
+    """Sections 1-3: local against Dask on a first and a second class (``repeats`` times, a new cluster each
+    time; medians), the scheduler's overhead per task, the coordinator's."""
+    times = {key: [] for key in ("local", "dask", "local2", "dask2")}
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
-        first = _course(Path(tmp) / "local", [A], students)
-        dask_course, local_again, dask_again = (_copy(first, Path(tmp) / name) for name in ("d1", "l2", "d2"))
-        loads = [_load()]
-        with _Capture(LocalExecutor()) as local:
-            local_s = _timed_grade(first, [A], local)
-        loads.append(_load())
-        with DaskExecutor(workers=4) as dask:  # two worker processes of two threads on this 2-core machine
-            dask_s = _timed_grade(dask_course, [A], dask)
+        first = _course(Path(tmp) / "class", [A], students)
+        graded, loads = [], [_load()]
+        for r in range(repeats):
+            courses = {key: _copy(first, Path(tmp) / f"{key}-{r}") for key in times}
+            graded += courses.values()
+            with _Capture(LocalExecutor()) as local:
+                times["local"].append(_timed_grade(courses["local"], [A], local))
+            with DaskExecutor(workers=4) as dask:  # two worker processes of two threads on this 2-core machine
+                times["dask"].append(_timed_grade(courses["dask"], [A], dask))
+                with LocalExecutor() as local2:  # the next grade command starts a new coordinator
+                    times["local2"].append(_timed_grade(courses["local2"], [A], local2))
+                times["dask2"].append(_timed_grade(courses["dask2"], [A], dask))  # the same workers, still up
+                if r == repeats - 1:
+                    per_task = scheduler_overhead(dask, first)
             loads.append(_load())
-            with LocalExecutor() as local2:  # the next grade command starts a new coordinator
-                local2_s = _timed_grade(local_again, [A], local2)
-            loads.append(_load())
-            dask2_s = _timed_grade(dask_again, [A], dask)  # the same workers, still up
-            loads.append(_load())
-            per_task = scheduler_overhead(dask, first)
-            overhead_load = _load()
-        same = len({frozenset(_scores(c).items()) for c in (first, dask_course, local_again, dask_again)}) == 1
+        same = len({frozenset(_scores(c).items()) for c in graded}) == 1
         load_replay = _load()
-        record = _timed_grade(first, [A], _Replay(local.pairs)) / students
-    return [f"| {students} notebook-1 submissions, workers started for the run | {local_s:.1f} | {dask_s:.1f} "
-            f"| {local_s / dask_s:.2f}x | {'yes' if same else '**NO**'} | {loads[0]} → {loads[1]} → {loads[2]} |",
-            f"| the next class of {students}, the same workers still up | {local2_s:.1f} | {dask2_s:.1f} "
-            f"| {local2_s / dask2_s:.2f}x | {'yes' if same else '**NO**'} | {loads[2]} → {loads[3]} → {loads[4]} |",
-            "", f"- scheduler overhead: {per_task * 1000:.1f} ms per submission (load {overhead_load})",
+        record = _timed_grade(courses["local"], [A], _Replay(local.pairs)) / students
+    med = {key: statistics.median(values) for key, values in times.items()}
+
+    def row(label, a, b):
+        ratios = ", ".join(f"{x / y:.2f}" for x, y in zip(times[a], times[b]))
+        return (f"| {label} | {med[a]:.1f} | {med[b]:.1f} | **{med[a] / med[b]:.2f}x** ({ratios}) "
+                f"| {'yes' if same else '**NO**'} | {' → '.join(loads)} |")
+    return [row(f"{students} notebook-1 submissions, workers started for the run", "local", "dask"),
+            row(f"the next class of {students}, the same workers still up", "local2", "dask2"),
+            "", f"- scheduler overhead: {per_task * 1000:.1f} ms per submission",
             f"- coordinator (preflight, snapshot, recording in rounds of {round_size(students)}, notes): "
             f"{record:.2f} s per submission (load {load_replay} → {_load()})"]
 
@@ -174,13 +179,15 @@ class _Replay(Executor):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each side, a new cluster each (medians)")
     parser.add_argument("--no-projection", action="store_true", help="skip the per-notebook costs (section 3)")
     parser.add_argument("--projection-only", action="store_true", help="only the per-notebook costs")
     args = parser.parse_args(argv)
     if not args.projection_only:
-        print("| class | local executor (s) | Dask, 2 workers x 2 threads (s) | local / Dask | identical scores "
-              "| load avg (1/5/15 min) before → between → after |\n|---|---|---|---|---|---|")
-        print("\n".join(compare(args.students)), flush=True)
+        print("| class | local executor (s, median) | Dask, 2 workers x 2 threads (s, median) | local / Dask "
+              "(each repeat) | identical scores | load avg (1/5/15 min) before and after each repeat |\n"
+              "|---|---|---|---|---|---|")
+        print("\n".join(compare(args.students, args.repeats)), flush=True)
     if not args.no_projection:
         print("\n| notebook | execution s / submission (worker) | core-hours for 10,000 | cores for 1 h "
               "| load avg |\n|---|---|---|---|---|")
