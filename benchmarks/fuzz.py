@@ -150,8 +150,9 @@ INVARIANTS = ["aborted batches", "lost gradebook rows", "submissions without exa
 
 
 def run(n: int, seed: int, batch_size: int = 40, cell_timeout: int = 30, notebook_timeout: int = 300,
-        feedback: bool = True, progress: bool = True) -> tuple[Counter, list[str]]:
-    """Fuzz ``n`` submissions; return the tally (invariants and what happened) and the problems found."""
+        feedback: bool = True, progress: bool = True, only: set[str] | None = None) -> tuple[Counter, list[str]]:
+    """Fuzz ``n`` submissions (``only`` these students of them, to look again at a run's findings); return the
+    tally (invariants and what happened) and the problems found."""
     tally, problems = Counter(), []
     with tempfile.TemporaryDirectory(prefix="softmax-fuzz-") as tmp:
         template = Path(tmp) / "template"
@@ -159,8 +160,10 @@ def run(n: int, seed: int, batch_size: int = 40, cell_timeout: int = 30, noteboo
         if init.returncode != 0:
             raise SystemExit(f"init failed: {init.stderr[-2000:]}")
         ids = sorted(p.name for p in (template / "source").iterdir() if p.is_dir())
-        subs = make_submissions(n, seed, {a: template / "source" / a for a in ids},
-                                {a: template / "release" / a for a in ids})
+        subs = [s for s in make_submissions(n, seed, {a: template / "source" / a for a in ids},
+                                            {a: template / "release" / a for a in ids})
+                if only is None or s.student in only]
+        n = len(subs)
         tally.update(m for s in subs for m in s.mutations)
         with tqdm(total=n, desc="fuzz", unit="nb", disable=not progress) as bar:
             for start in range(0, n, batch_size):
@@ -180,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch", type=int, default=40, help="submissions graded per course (default 40)")
     parser.add_argument("--no-feedback", action="store_true", help="skip the feedback step")
+    parser.add_argument("--only", metavar="f0012,f0345", help="grade only these students of the run (its findings)")
     args = parser.parse_args(argv)
-    tally, problems = run(args.n, args.seed, args.batch, feedback=not args.no_feedback)
-    print(f"\n{args.n} submissions, seed {args.seed}")
+    only = set(args.only.split(",")) if args.only else None
+    tally, problems = run(args.n, args.seed, args.batch, feedback=not args.no_feedback, only=only)
+    print(f"\n{tally['submissions']} submissions, seed {args.seed}" + (f" (of {args.n})" if only else ""))
     for name in INVARIANTS:
         print(f"  {name:50s} {tally[name]:6d}  {'ok' if tally[name] == 0 else 'FAILED'}")
     print("what happened:")
