@@ -5,7 +5,8 @@
    of two worker processes on 127.0.0.1 (two threads each); the scores must be identical. Then a second
    class, as the next ``grade`` command would: the local executor starts afresh (its kernel zygote with it),
    while the same two Dask workers stay up, as workers started with ``dask worker`` do between runs. All of it
-   ``--repeats`` times (a new cluster each time); the tables give medians and each repeat's ratio.
+   ``--repeats`` times (a new cluster each time); the tables give medians and each repeat's ratio, and the
+   CPU-seconds the whole machine worked during each run (/proc/stat), which tell extra work from idle cores.
 2. The scheduler's overhead per submission: tasks carrying a real job (the gradebook snapshot included) to a
    task that does nothing, through the same two workers.
 3. The coordinator's own seconds per submission (preflight, recording rounds, notes): the local run's outcomes
@@ -61,9 +62,19 @@ def _course(root: Path, ids: list[str], students: int) -> Course:
     return course
 
 
-def _timed_grade(course: Course, ids: list[str], executor: Executor) -> float:
-    start = time.perf_counter()
+def _busy() -> float:
+    """CPU-seconds the whole machine has worked since boot (user, nice, system, interrupts: /proc/stat)."""
+    with open("/proc/stat") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:8]]
+    return (sum(ticks[:3]) + sum(ticks[5:7])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed_grade(course: Course, ids: list[str], executor: Executor, cpu: list[float] | None = None) -> float:
+    """Wall seconds to grade ``ids`` again; the machine's CPU-seconds meanwhile are appended to ``cpu``."""
+    start, busy = time.perf_counter(), _busy()
     grade_all(course, ids, executor=executor, regrade=True, progress=False)
+    if cpu is not None:
+        cpu.append(_busy() - busy)
     return time.perf_counter() - start
 
 
@@ -76,6 +87,7 @@ def compare(students: int, repeats: int = 3) -> list[str]:
     """Sections 1-3: local against Dask on a first and a second class (``repeats`` times, a new cluster each
     time; medians), the scheduler's overhead per task, the coordinator's."""
     times = {key: [] for key in ("local", "dask", "local2", "dask2")}
+    cpu = {key: [] for key in times}
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         first = _course(Path(tmp) / "class", [A], students)
         graded, loads = [], [_load()]
@@ -83,12 +95,12 @@ def compare(students: int, repeats: int = 3) -> list[str]:
             courses = {key: _copy(first, Path(tmp) / f"{key}-{r}") for key in times}
             graded += courses.values()
             with _Capture(LocalExecutor()) as local:
-                times["local"].append(_timed_grade(courses["local"], [A], local))
+                times["local"].append(_timed_grade(courses["local"], [A], local, cpu["local"]))
             with DaskExecutor(workers=4) as dask:  # two worker processes of two threads on this 2-core machine
-                times["dask"].append(_timed_grade(courses["dask"], [A], dask))
+                times["dask"].append(_timed_grade(courses["dask"], [A], dask, cpu["dask"]))
                 with LocalExecutor() as local2:  # the next grade command starts a new coordinator
-                    times["local2"].append(_timed_grade(courses["local2"], [A], local2))
-                times["dask2"].append(_timed_grade(courses["dask2"], [A], dask))  # the same workers, still up
+                    times["local2"].append(_timed_grade(courses["local2"], [A], local2, cpu["local2"]))
+                times["dask2"].append(_timed_grade(courses["dask2"], [A], dask, cpu["dask2"]))  # the same workers, still up
                 if r == repeats - 1:
                     per_task = scheduler_overhead(dask, first)
             loads.append(_load())
@@ -99,7 +111,8 @@ def compare(students: int, repeats: int = 3) -> list[str]:
 
     def row(label, a, b):
         ratios = ", ".join(f"{x / y:.2f}" for x, y in zip(times[a], times[b]))
-        return (f"| {label} | {med[a]:.1f} | {med[b]:.1f} | **{med[a] / med[b]:.2f}x** ({ratios}) "
+        work = f"{statistics.median(cpu[a]):.1f} / {statistics.median(cpu[b]):.1f}"
+        return (f"| {label} | {med[a]:.1f} | {med[b]:.1f} | **{med[a] / med[b]:.2f}x** ({ratios}) | {work} "
                 f"| {'yes' if same else '**NO**'} | {' → '.join(loads)} |")
     return [row(f"{students} notebook-1 submissions, workers started for the run", "local", "dask"),
             row(f"the next class of {students}, the same workers still up", "local2", "dask2"),
@@ -185,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.projection_only:
         print("| class | local executor (s, median) | Dask, 2 workers x 2 threads (s, median) | local / Dask "
-              "(each repeat) | identical scores | load avg (1/5/15 min) before and after each repeat |\n"
-              "|---|---|---|---|---|---|")
+              "(each repeat) | machine CPU-s, local / Dask (median) | identical scores "
+              "| load avg (1/5/15 min) before and after each repeat |\n|---|---|---|---|---|---|---|")
         print("\n".join(compare(args.students, args.repeats)), flush=True)
     if not args.no_projection:
         print("\n| notebook | execution s / submission (worker) | core-hours for 10,000 | cores for 1 h "
