@@ -11,9 +11,10 @@ The kernel's root is an allow-list: system and Python environment read-only, a c
 read-write at WORKDIR, the policy's ``keep`` paths read-write in place (its connection file and Unix sockets,
 which work across network namespaces), a minimal /dev, its own /proc. WORKDIR, /tmp, $HOME and /dev/shm are
 private, in one tmpfs of ``tmp_bytes`` beyond the scratch folder's own files: nothing a kernel writes reaches
-the machine's disk, so no submission can fill it. Its network is its own loopback. Limits are set in the kernel itself; then, under a root
-grader, it gets a uid of its own (UID_BASE + supervisor pid: a range systemd and distributions leave unused)
-and, always, no capabilities (bounding and ambient sets too) and no_new_privs.
+the machine's disk, so no submission can fill it. Its network is its own loopback. Limits are set in the
+kernel itself; then, under a root grader, it gets a uid of its own (UID_BASE + supervisor pid: a range systemd
+and distributions leave unused) and, always, no capabilities (bounding and ambient sets too) and
+no_new_privs.
 """
 from __future__ import annotations
 

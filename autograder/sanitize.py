@@ -7,11 +7,11 @@ written (the recording pass of ``autograde``, so the formgrader only ever loads 
 in ``generate_feedback``. HTML goes through `nh3 <https://nh3.readthedocs.io>`_ (the ammonia sanitizer):
 an allowlist of tags and attributes, no event handlers, no scripts, iframes, objects, embeds or forms, links
 limited to web and mail schemes, images only from ``data:`` URLs (nothing the page has to fetch). Student
-Markdown (their own cells and written answers) is rendered with nbconvert's own Markdown renderer and the resulting HTML is sanitized, so raw HTML
-and ``[x](javascript:...)`` links are both caught while math stays text for MathJax. SVG is shown as an
-``<img>`` (browsers run no script in an image). PNG/JPEG/GIF, plain text and LaTeX are kept; MathJax's
-commands that make links, set CSS or load extensions (``\\href``, ``\\style``, ``\\require``, ...) are shown as
-plain words.
+Markdown (their own cells and written answers) is rendered with nbconvert's own Markdown renderer and the
+resulting HTML is sanitized, so raw HTML and ``[x](javascript:...)`` links are both caught while math stays
+text for MathJax. SVG is shown as an ``<img>`` (browsers run no script in an image). PNG/JPEG/GIF, plain
+text and LaTeX are kept; MathJax's commands that make links, set CSS or load extensions (``\\href``,
+``\\style``, ``\\require``, ...) are shown as plain words.
 """
 from __future__ import annotations
 

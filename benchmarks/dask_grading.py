@@ -15,8 +15,8 @@
    executor, one at a time; the execution seconds per notebook (on a worker) give the cores a 10,000-student
    course needs for a one-hour turnaround.
 
-Run: ``python -m benchmarks.dask_grading [--students 40] [--repeats 3] [--no-projection | --projection-only]``; every number
-comes with the machine's load average.
+Run: ``python -m benchmarks.dask_grading [--students 40] [--repeats 3] [--no-projection | --projection-only]``;
+every number comes with the machine's load average.
 """
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ def compare(students: int, repeats: int = 3) -> list[str]:
                 times["dask"].append(_timed_grade(courses["dask"], [A], dask, cpu["dask"]))
                 with LocalExecutor() as local2:  # the next grade command starts a new coordinator
                     times["local2"].append(_timed_grade(courses["local2"], [A], local2, cpu["local2"]))
-                times["dask2"].append(_timed_grade(courses["dask2"], [A], dask, cpu["dask2"]))  # the same workers, still up
+                # the same workers, still up
+                times["dask2"].append(_timed_grade(courses["dask2"], [A], dask, cpu["dask2"]))
                 if r == repeats - 1:
                     per_task = scheduler_overhead(dask, first)
             loads.append(_load())
