@@ -30,7 +30,7 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -159,22 +159,14 @@ def _execute_notebook(job: Job, name: str, scratch: str, db_url: str) -> Noteboo
     return NotebookOutcome(status, nbformat.writes(nb).encode(), time.monotonic() - start, notes)
 
 
-def _here(policy):
-    """``policy`` with the read-only view of this machine (its system and Python environment) where the
-    coordinator left it to the machine that runs the kernel (``readonly=None``)."""
-    if policy is None or policy.readonly is not None:
-        return policy
-    from .sandbox import default_readonly
-    return replace(policy, readonly=default_readonly())
-
-
 def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
     """Execute ``nb`` in place under the limits; return its status and notes."""
     limits = job.limits
     watchdog = _Watchdog(limits.notebook_timeout)
     ep = ForkExecute(timeout=limits.cell_timeout, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
                      shutdown_kernel="immediate", kernel_env=_kernel_env(scratch),
-                     launch=KernelLaunch(limits.memory_bytes, _here(job.sandbox), watchdog.watch))
+                     launch=KernelLaunch(limits.memory_bytes, job.sandbox.here() if job.sandbox else None,
+                                       watchdog.watch))
     status, notes = Status.OK, []
     try:
         ep.preprocess(nb, {"metadata": {"path": scratch}})

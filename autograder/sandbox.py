@@ -37,7 +37,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["HOME", "WORKDIR", "UID_BASE", "SandboxError", "SandboxPolicy", "default_readonly", "enter_sandbox",
            "sandbox_problem"]
@@ -99,6 +99,11 @@ class SandboxPolicy:
     hide: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
     uid: int | None = None
+
+    def here(self) -> SandboxPolicy:
+        """This policy with ``readonly`` resolved on the machine that calls it (once per grading process is
+        enough: :func:`default_readonly` is cached there, not in each forked kernel)."""
+        return self if self.readonly is not None else replace(self, readonly=default_readonly())
 
 
 @functools.cache
@@ -216,8 +221,7 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
     ops = [("/proc", "proc", ""), ("/dev", "tmpfs", ""), ("/dev/shm", "rw", "/private/shm"),
            ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/private/work")]
     ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES if os.path.exists(f"/dev/{name}")]
-    readonly = default_readonly() if policy.readonly is None else policy.readonly
-    for kind, group in (("ro", readonly), ("hide", policy.hide), ("rw", policy.keep)):
+    for kind, group in (("ro", policy.here().readonly), ("hide", policy.hide), ("rw", policy.keep)):
         for path in group:
             path = os.path.abspath(path)
             if os.path.islink(path) and kind == "ro":
