@@ -11,8 +11,10 @@ __all__ = ["as_float_array", "as_labels", "check_axis", "check_same_length"]
 
 
 def as_float_array(x, name: str, *, min_ndim: int = 1, max_ndim: int | None = None,
-                   allow_inf: bool = False) -> np.ndarray:
+                   allow_inf: bool = False, allow_pos_inf: bool = False) -> np.ndarray:
     """Return ``x`` as a floating array after checking ndim, emptiness and NaN/inf.
+
+    ``allow_inf`` admits ``-inf`` (a masked entry); ``allow_pos_inf`` admits ``+inf`` as well.
 
     Integer and boolean inputs are cast to float64 (documented behaviour: logits may be given as ints);
     float16/float32/float64 keep their dtype. Complex, object and string arrays are rejected.
@@ -36,7 +38,7 @@ def as_float_array(x, name: str, *, min_ndim: int = 1, max_ndim: int | None = No
     if not allow_inf and np.isinf(arr).any():
         raise ValueError(f"{name} contains an infinite value at index "
                          f"{tuple(int(i) for i in np.argwhere(np.isinf(arr))[0])}")
-    if allow_inf and (arr == np.inf).any():  # isposinf makes three passes
+    if allow_inf and not allow_pos_inf and (arr == np.inf).any():  # isposinf makes three passes
         raise ValueError(f"{name} contains +inf; only -inf (a masked entry) is allowed")
     return arr
 

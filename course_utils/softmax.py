@@ -22,7 +22,9 @@ def softmax(z, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     ----------
     z : array_like, shape (..., K, ...)
         Logits. Integer input is cast to float64; float16/32/64 keep their dtype. ``-inf`` marks a
-        masked entry (probability 0); ``+inf`` and NaN are rejected.
+        masked entry (probability 0); ``+inf`` and NaN are rejected with ValueError (SciPy returns NaN for
+        ``+inf``: the shift ``z_i - max_j z_j`` is ``inf - inf``; ``stability.logsumexp`` does accept ``+inf``
+        and returns ``+inf``, the limit).
     axis : int
         The class axis; default the last one (unlike ``scipy.special.softmax``, whose default is all axes).
     temperature : float > 0

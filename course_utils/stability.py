@@ -20,9 +20,9 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     Parameters
     ----------
     z : array_like, shape (..., K, ...)
-        K classes along ``axis``: finite values or ``-inf`` (a masked entry contributes ``exp(-inf) = 0``).
-        Integers become float64; float16 and float32 are computed in float64 and rounded once at the end.
-        NaN and +inf are rejected.
+        K classes along ``axis``: finite values, ``-inf`` (a masked entry contributes ``exp(-inf) = 0``) or
+        ``+inf``. Integers become float64; float16 and float32 are computed in float64 and rounded once at
+        the end. NaN is rejected.
     axis : int
         Axis to reduce; default the last (``scipy.special.logsumexp`` reduces all axes by default).
     keepdims : bool
@@ -32,12 +32,20 @@ def logsumexp(z, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     -------
     ndarray, ``z.shape`` without ``axis`` (or with it set to 1), dtype of ``z``
         ``m + log1p(sum_{j != argmax} exp(z_j - m))`` with ``m = max_j z_j``. A slice that is all ``-inf``
-        gives ``-inf`` (the log of an empty sum), never NaN.
+        gives ``-inf`` (the log of an empty sum), never NaN. A slice with a ``+inf`` entry gives ``+inf``,
+        the limit as that entry grows (``LSE(z) >= max_j z_j``), as in ``scipy.special.logsumexp``.
+        :func:`log_softmax` and ``course_utils.softmax.softmax`` reject ``+inf`` instead (SciPy returns NaN
+        there): ``z_j - LSE(z)`` would be ``inf - inf``.
     """
-    z = as_float_array(z, "z", allow_inf=True)
+    z = as_float_array(z, "z", allow_inf=True, allow_pos_inf=True)
     axis = check_axis(axis, z.ndim)
+    pos = z == np.inf
+    has_pos = pos.any(axis=axis, keepdims=True)
+    if has_pos.any():                       # compute the rest as if those entries were masked, then set inf
+        z = np.where(pos, z.dtype.type(-np.inf), z)
     m, _, log_sum = _shift_and_log_sum(z, axis)
     out = (m + log_sum).astype(z.dtype, copy=False)
+    out[has_pos] = np.inf
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -48,8 +56,10 @@ def log_softmax(z, axis: int = -1) -> np.ndarray:
     exact near the max, so entries whose log-probability is close to 0 keep every digit of the small
     ``log1p`` term (``z - (m + log1p(...))`` would round them away).
 
-    ``z`` as in :func:`logsumexp`; returns the same shape and dtype as ``z``. A masked (``-inf``) entry
-    gives ``-inf``; a slice that is all ``-inf`` gives NaN (no distribution exists), as in SciPy.
+    ``z`` as in :func:`logsumexp` but without ``+inf``: a ``+inf`` entry raises ValueError (its
+    ``z_j - LSE(z)`` is ``inf - inf``, which SciPy returns as NaN). Returns the same shape and dtype as ``z``.
+    A masked (``-inf``) entry gives ``-inf``; a slice that is all ``-inf`` gives NaN (no distribution exists),
+    as in SciPy.
     """
     z = as_float_array(z, "z", allow_inf=True)
     axis = check_axis(axis, z.ndim)
