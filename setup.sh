@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command setup on a fresh Debian/Ubuntu machine: the Fashion-MNIST data (Debian package when we can
 # install it, otherwise the loader downloads and verifies the official files), a virtualenv in .venv with the
-# course installed in editable mode plus the test tools, and the nbgrader Jupyter extensions.
+# course installed in editable mode with the grader's packages and the test tools, and the nbgrader Jupyter
+# extensions.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -28,7 +29,8 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+# The student's packages, the instructor's grader (the `instructor` extra) and the test tools (`dev`).
+.venv/bin/python -m pip install -q -e ".[dev,instructor]"
 
 # Fetch (or find) the data once now, so the first notebook run does not wait for it.
 .venv/bin/python -c "from course_utils.data import load_fashion_mnist as f; f(subset=1)" \
