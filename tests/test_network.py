@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 import pytest
+import scipy.special as sps
 
 from course_utils.gradcheck import numerical_gradient, rel_error
 from course_utils.jacobian import softmax_jacobian
-from course_utils.likelihood import cross_entropy
 from course_utils.network import (
     dense_backward,
     dense_forward,
@@ -29,6 +29,12 @@ from course_utils.network import (
 from course_utils.training import evaluate, predict, train
 
 TOL = 1e-7
+
+
+def _ce(logits, y):
+    """The oracle for every cross-entropy below: the mean of -log softmax at the labels, from SciPy's
+    log_softmax (never course_utils' own cross_entropy, which softmax_cross_entropy returns)."""
+    return -np.mean(sps.log_softmax(logits, axis=1)[np.arange(len(y)), y])
 
 
 @pytest.fixture
@@ -95,9 +101,9 @@ def test_relu_does_not_modify_its_input(rng):
 def test_softmax_cross_entropy_value_and_gradient(rng):
     logits, y = rng.standard_normal((8, 5)), rng.integers(0, 5, 8)
     loss, dlogits = softmax_cross_entropy(logits, y)
-    assert loss == pytest.approx(cross_entropy(logits, y), rel=1e-12)
-    numeric = numerical_gradient(lambda z: softmax_cross_entropy(z, y)[0], logits)
-    assert rel_error(dlogits, numeric) < TOL
+    assert loss == pytest.approx(_ce(logits, y), rel=1e-12)
+    assert rel_error(dlogits, numerical_gradient(lambda z: _ce(z, y), logits)) < TOL
+    np.testing.assert_allclose(dlogits, (sps.softmax(logits, axis=1) - np.eye(5)[y]) / 8, rtol=1e-12, atol=1e-15)
 
 
 def test_softmax_cross_entropy_large_logits_and_dtype():
@@ -126,9 +132,10 @@ def test_linear_loss_and_grad_matches_numerical(rng, reg):
     X, y = rng.standard_normal((7, 6)), rng.integers(0, 4, 7)
     W, b = rng.standard_normal((6, 4)), rng.standard_normal(4)
     loss, dW, db = linear_loss_and_grad(W, b, X, y, reg=reg)
-    assert loss == pytest.approx(cross_entropy(X @ W + b, y) + 0.5 * reg * np.sum(W ** 2), rel=1e-12)
-    assert rel_error(dW, numerical_gradient(lambda _: linear_loss_and_grad(W, b, X, y, reg)[0], W)) < TOL
-    assert rel_error(db, numerical_gradient(lambda _: linear_loss_and_grad(W, b, X, y, reg)[0], b)) < TOL
+    oracle = lambda _: _ce(X @ W + b, y) + 0.5 * reg * np.sum(W ** 2)
+    assert loss == pytest.approx(oracle(None), rel=1e-12)
+    assert rel_error(dW, numerical_gradient(oracle, W)) < TOL
+    assert rel_error(db, numerical_gradient(oracle, b)) < TOL
 
 
 # ---------------------------------------------------------------- the network
@@ -225,9 +232,11 @@ def test_linear_model_is_an_mlp_without_hidden_layer(rng):
     assert loss == loss2
     np.testing.assert_array_equal(dW, dW2)
     np.testing.assert_array_equal(db, db2)
-    P = np.exp(X @ W + b)
-    P /= P.sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(dW, X.T @ (P - np.eye(4)[y]) / 7 + 0.2 * W)
+    # and both are right: SciPy's cross-entropy and the closed-form gradient of a softmax regression
+    assert loss == pytest.approx(_ce(X @ W + b, y) + 0.1 * np.sum(W ** 2), rel=1e-12)
+    G = (sps.softmax(X @ W + b, axis=1) - np.eye(4)[y]) / 7
+    np.testing.assert_allclose(dW, X.T @ G + 0.2 * W, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(db, G.sum(axis=0), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("sizes", [[784, 10], [784, 128, 10], [784, 64, 32, 10]])
@@ -326,21 +335,35 @@ def test_train_without_validation_data_and_with_float64_data():
 
 
 def test_lr_decay_is_a_change_of_lr_from_that_epoch_on():
-    """``lr_decay={1: 0.5}`` must equal one epoch at lr, then a fresh call at lr / 2 that keeps the velocity:
-    checked against plain ``sgd_step`` updates over the same batches (momentum 0, so no velocity to keep)."""
+    """``lr_decay={1: 0.5}`` with momentum 0.9 must equal one epoch at lr, then the next epoch at lr / 2 with
+    the velocity of the first epoch kept: checked against plain ``sgd_step`` updates over the same batches and
+    one velocity, and told apart from restarting at lr / 2 with a zero velocity."""
     X, y = _toy_data(n=64)
-    kw = {"batch_size": 16, "momentum": 0.0, "progress": False, "seed": 3}
+    kw = {"batch_size": 16, "momentum": 0.9, "progress": False}
     decayed = init_mlp([20, 8, 4], seed=1)
-    train(decayed, X, y, num_epochs=2, lr=0.1, lr_decay={1: 0.5}, **kw)
+    train(decayed, X, y, num_epochs=2, lr=0.1, lr_decay={1: 0.5}, seed=3, **kw)
     by_hand = init_mlp([20, 8, 4], seed=1)
+    velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in by_hand]
     rng = np.random.default_rng(3)
     for lr in (0.1, 0.05):
         order = rng.permutation(64)
         for i in range(0, 64, 16):
-            sgd_step(by_hand, mlp_loss_and_grads(by_hand, X[order[i:i + 16]], y[order[i:i + 16]])[1], lr)
+            grads = mlp_loss_and_grads(by_hand, X[order[i:i + 16]], y[order[i:i + 16]])[1]
+            sgd_step(by_hand, grads, lr, velocity, 0.9)
     for (W1, b1), (W2, b2) in zip(decayed, by_hand):
         np.testing.assert_allclose(W1, W2, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(b1, b2, rtol=1e-5, atol=1e-7)
+    # restarting at lr / 2 drops the velocity; the same batches (seed 3's first two orders) give other weights
+    restarted = init_mlp([20, 8, 4], seed=1)
+    rng = np.random.default_rng(3)
+    velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in restarted]
+    for lr in (0.1, 0.05):
+        order = rng.permutation(64)
+        for i in range(0, 64, 16):
+            grads = mlp_loss_and_grads(restarted, X[order[i:i + 16]], y[order[i:i + 16]])[1]
+            sgd_step(restarted, grads, lr, velocity, 0.9)
+        velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in restarted]
+    assert max(np.abs(W1 - W2).max() for (W1, _), (W2, _) in zip(decayed, restarted)) > 1e-3
     for bad in ({2: 0.5}, {-1: 0.5}, {1: 0.0}, {1.5: 0.5}):
         with pytest.raises(ValueError, match="lr_decay"):
             train(init_mlp([20, 4]), X, y, num_epochs=2, lr=0.1, lr_decay=bad, **kw)
@@ -445,9 +468,9 @@ def test_linear_loss_and_grad_with_l1(rng):
     W = rng.choice([-1.0, 1.0], (6, 4)) * rng.uniform(0.1, 1.0, (6, 4))  # away from the kink at 0
     b = rng.standard_normal(4)
     loss, dW, db = linear_loss_and_grad(W, b, X, y, reg=0.2, l1=0.3)
-    assert loss == pytest.approx(cross_entropy(X @ W + b, y) + 0.1 * np.sum(W ** 2) + 0.3 * np.abs(W).sum(),
-                                 rel=1e-12)
-    assert rel_error(dW, numerical_gradient(lambda _: linear_loss_and_grad(W, b, X, y, 0.2, 0.3)[0], W)) < TOL
+    oracle = lambda _: _ce(X @ W + b, y) + 0.1 * np.sum(W ** 2) + 0.3 * np.abs(W).sum()
+    assert loss == pytest.approx(oracle(None), rel=1e-12)
+    assert rel_error(dW, numerical_gradient(oracle, W)) < TOL
     np.testing.assert_array_equal(db, linear_loss_and_grad(W, b, X, y)[2])
     W[0, 0] = 0.0  # the subgradient sign(0) = 0
     assert linear_loss_and_grad(W, b, X, y, l1=5.0)[1][0, 0] == linear_loss_and_grad(W, b, X, y)[1][0, 0]
