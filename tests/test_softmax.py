@@ -229,14 +229,20 @@ def ulps(got, exact, dtype) -> np.ndarray:
 def test_temperature_matches_mpmath_in_every_dtype(dtype, t):
     """softmax(z / T) against mpmath for temperatures that underflow or overflow float16/32 (1e-8, 1e5).
     float16 and float32 are computed in float64 and rounded once (<= 1 ulp); in float64 the rounding of
-    (z_i - m) / T is amplified by exp into up to 2 |z_i - m| / T ulp, as in any float64 softmax."""
+    (z_i - m) / T is amplified by exp into up to 2 |z_i - m| / T ulp, as in any float64 softmax; only up to
+    the underflow threshold, since an exact value below half the smallest subnormal must come out exactly 0
+    (at T = 1e-300 the unbounded 2 |x| ulp would admit 1e-22 where the answer is 0)."""
     z = np.concatenate([np.random.default_rng(3).normal(scale=4, size=7), [3.5, 3.5, -np.inf, 12.0]])
     z = z.astype(dtype)
     p = softmax(z, temperature=t)
     exact, x = mp_softmax_t(z, t)
+    x = np.array(x)
     assert p.dtype == dtype and np.isfinite(p).all()
     assert p[z == -np.inf] == 0
-    bound = 1 if dtype != np.float64 else 6 + 2 * np.abs(x)
+    # p_i <= exp(x_i) (the max contributes exp(0) = 1 to the sum): below log(tiny) - 1 it is < tiny / e, so 0
+    underflow = float(np.log(np.finfo(dtype).smallest_subnormal))
+    np.testing.assert_array_equal(p[x < underflow - 1], 0)
+    bound = 1 if dtype != np.float64 else 6 + 2 * np.minimum(np.abs(x), -underflow + 1)
     assert (ulps(p, exact, dtype) <= bound).all()
 
 
