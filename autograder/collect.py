@@ -1,0 +1,421 @@
+"""Collection: submissions into ``submitted/<student>/<assignment>/`` from a folder inbox, an LMS zip or the
+exchange, trusting nothing a student could have named or linked.
+
+* **Links are never followed.** Folders and files are opened with ``O_NOFOLLOW`` relative to their parent's
+  descriptor, so a symbolic link (to ``/etc/shadow``, the gradebook, ``solutions/``) is refused with a note
+  even if it is swapped in while collection runs; so are hard links (another user's file in the exchange),
+  FIFOs and devices. In a zip, a member stored as a link is refused.
+* **Archives are bounded.** An LMS zip is refused before anything is written when it has too many members or
+  its members declare more than ``CollectLimits.total_bytes``; a member declaring more than
+  ``member_bytes`` is refused alone; bytes are counted again while extracting. An archive inside the export
+  (a student's upload) is never opened, so it cannot create another student's submission.
+* **Ids are checked** (``autograder.text.id_problem``: no ``.``/``..``, separators, control characters,
+  leading ``-``, ...) and students are registered through nbgrader's Python API, never on a command line.
+* **One student never breaks the class**: whatever is wrong with one student's folder, file, id or
+  ``timestamp.txt`` refuses that one thing with a one-line note (``Collected.notes``); everyone else is
+  collected. A folder inbox is laid out by the instructor (nbgrader's layout), so its ``timestamp.txt`` is
+  kept once it parses; in an LMS zip only ``<student>_<notebook>.ipynb`` files are taken, never a student's
+  ``timestamp.txt``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from nbgrader.utils import parse_utc
+from traitlets.config.loader import PyFileConfigLoader
+
+from .course import Course, CourseError, assignments
+from .text import id_problem, name_problem, printable
+
+__all__ = ["CollectLimits", "Collected", "ZIP_REGEXP", "collect", "collect_exchange", "collect_zip",
+           "read_timestamp"]
+
+#: LMS download naming: ``<student>_<notebook>.ipynb`` anywhere in the zip (Canvas/Moodle-style exports),
+#: matched against ``/`` + the member's path.
+ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.-]+)_(?P<file_id>[^/]+\.ipynb)$"
+_ARCHIVE = re.compile(r"\.(zip|jar|tar|tgz|tbz2?|txz|gz|bz2|xz|zst|7z|rar)$", re.I)
+_SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__"}
+_CHUNK = 2**20
+
+
+@dataclass(frozen=True)
+class CollectLimits:
+    """What one collection accepts: sizes in bytes (decompressed), counts in files."""
+    member_bytes: int = 100 * 2**20   # one file (nbgrader's own max_file_size is 100,000 KB)
+    total_bytes: int = 2 * 2**30      # an LMS archive, all members together
+    members: int = 50_000             # files in an LMS archive
+    submission_bytes: int = 500 * 2**20  # one submission folder
+    submission_files: int = 1_000
+
+
+class Collected(list):
+    """The student ids collected (a list), and ``notes``: one printable line per thing not collected (or,
+    rarely, collected but worth a look)."""
+
+    def __init__(self, students=(), notes=()):
+        super().__init__(students)
+        self.notes = list(notes)
+
+
+class _Refused(Exception):
+    """One submission cannot be collected; the message says why."""
+
+
+def read_timestamp(path: Path) -> tuple[str | None, str | None]:
+    """``(text, None)`` for a ``timestamp.txt`` nbgrader can parse, ``(None, why)`` for one it cannot (or a
+    link, or not a file), ``(None, None)`` when there is none."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"timestamp.txt cannot be read ({exc.strerror})"
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, "timestamp.txt is not a regular file"
+        raw = fh.read(201)
+    try:
+        text = raw.decode().strip()
+        if not text or len(raw) > 200:
+            raise ValueError("empty or longer than 200 bytes")
+        parse_utc(text)  # what nbgrader autograde does with it
+    except Exception as exc:  # noqa: BLE001 - dateutil raises ValueError, OverflowError, TypeError, ...
+        return None, f"timestamp.txt is not a date nbgrader can read ({printable(raw[:60])}: {type(exc).__name__})"
+    return text, None
+
+
+# ---------------------------------------------------------------------------------------------- folder copies
+
+class _Budget:
+    """Files and bytes left for one submission."""
+
+    def __init__(self, limits: CollectLimits):
+        self.limits, self.files, self.bytes = limits, limits.submission_files, limits.submission_bytes
+
+    def take(self, size: int, shown: str) -> None:
+        self.files -= 1
+        self.bytes -= size
+        if self.files < 0 or self.bytes < 0:
+            raise _Refused(f"{shown}: the submission has more than {self.limits.submission_files} files or "
+                           f"{self.limits.submission_bytes} bytes; not collected")
+
+
+def _copy_tree(dir_fd: int, dest: Path, shown: str, budget: _Budget, notes: list[str]) -> None:
+    """Copy the folder open as ``dir_fd`` into ``dest`` without following any link."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with os.scandir(dir_fd) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        where = f"{shown}/{printable(entry.name)}"
+        problem = name_problem(entry.name)
+        if problem:
+            notes.append(f"{where}: not collected: {problem}")
+        elif entry.is_symlink():
+            notes.append(f"{where}: a symbolic link; not followed, not collected")
+        elif entry.is_dir(follow_symlinks=False):
+            if entry.name in _SKIPPED_DIRS:
+                continue
+            try:
+                fd = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError as exc:
+                notes.append(f"{where}: cannot be opened ({exc.strerror}); not collected")
+                continue
+            try:
+                _copy_tree(fd, dest / entry.name, where, budget, notes)
+            finally:
+                os.close(fd)
+        else:
+            _copy_file(dir_fd, entry.name, dest / entry.name, where, budget, notes)
+
+
+def _copy_file(dir_fd: int, name: str, dest: Path, where: str, budget: _Budget, notes: list[str]) -> None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:  # ELOOP: a link swapped in after the listing
+        notes.append(f"{where}: cannot be opened without following a link ({exc.strerror}); not collected")
+        return
+    with os.fdopen(fd, "rb") as src:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            notes.append(f"{where}: not a regular file; not collected")
+        elif st.st_nlink > 1:
+            notes.append(f"{where}: a hard link (it may be another user's file); not collected")
+        elif st.st_size > budget.limits.member_bytes:
+            notes.append(f"{where}: {st.st_size} bytes, over the {budget.limits.member_bytes}-byte limit; "
+                         "not collected")
+        else:
+            budget.take(st.st_size, where)
+            if not _write_bounded(src, dest, budget.limits.member_bytes):
+                notes.append(f"{where}: grew over the {budget.limits.member_bytes}-byte limit; not collected")
+
+
+def _write_bounded(src, dest: Path, limit: int) -> bool:
+    """Copy ``src`` into the new file ``dest``, at most ``limit`` bytes; False (and no file) if it had more."""
+    written = 0
+    with open(dest, "xb") as out:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                break
+            out.write(chunk)
+    if written > limit:
+        dest.unlink()
+        return False
+    return True
+
+
+# -------------------------------------------------------------------------------------------- the three routes
+
+class _Collection:
+    """Submissions staged next to ``submitted/`` and moved into place one by one, then registered."""
+
+    def __init__(self, course: Course):
+        self.course = course
+        self.result = Collected()
+        course.submitted.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix=".collecting-", dir=course.root)
+        self._n = 0
+
+    def staging(self) -> Path:
+        self._n += 1
+        return Path(self._tmp.name) / str(self._n)
+
+    def refuse(self, line: str) -> None:
+        self.result.notes.append(line)
+
+    def place(self, student: str, assignment: str, staged: Path) -> None:
+        dest = self.course.submitted / student / assignment
+        dest.parent.mkdir(exist_ok=True)
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink()
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(staged, dest)
+        self.seen(student)
+
+    def seen(self, student: str) -> None:
+        if student not in self.result:
+            self.result.append(student)
+
+    def finish(self) -> Collected:
+        """Register the students through nbgrader's Python API (an id is never a command-line argument)."""
+        self._tmp.cleanup()
+        if self.result:
+            with Gradebook(self.course.db_url, _config(self.course.root, "CourseDirectory", "course_id",
+                                                       "default_course")) as gb:
+                for student in self.result:
+                    gb.update_or_create_student(student)
+        return self.result
+
+
+def collect(course: Course, path: Path, limits: CollectLimits = CollectLimits()) -> Collected:
+    """Copy ``PATH/<student>/<assignment>/*`` into ``submitted/`` (links refused) and register the students.
+    A submission without ``timestamp.txt`` gets the time of collection."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CourseError(f"{printable(path)} is not a folder of <student>/<assignment>/ submissions")
+    known = set(assignments(course.source))
+    run = _Collection(course)
+    root_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(root_fd) as it:
+            students = sorted(it, key=lambda e: e.name)
+        for sdir in students:
+            shown = printable(sdir.name)
+            if sdir.is_symlink():
+                run.refuse(f"{shown}: a symbolic link, not a student folder; not followed, not collected")
+            elif sdir.is_dir(follow_symlinks=False):
+                problem = id_problem(sdir.name)
+                if problem:
+                    run.refuse(f"{shown}: not collected: {problem}")
+                else:
+                    _collect_student(run, root_fd, sdir.name, known, limits)
+    finally:
+        os.close(root_fd)
+    return run.finish()
+
+
+def _collect_student(run: _Collection, root_fd: int, student: str, known: set[str],
+                     limits: CollectLimits) -> None:
+    try:
+        sfd = os.open(student, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root_fd)
+    except OSError as exc:
+        run.refuse(f"{printable(student)}: cannot be opened ({exc.strerror}); not collected")
+        return
+    try:
+        with os.scandir(sfd) as it:
+            folders = sorted((e for e in it if e.name in known), key=lambda e: e.name)
+        for adir in folders:
+            shown = f"{printable(student)}/{adir.name}"
+            if adir.is_symlink():
+                run.refuse(f"{shown}: a symbolic link; not followed, not collected")
+            elif adir.is_dir(follow_symlinks=False):
+                _collect_folder(run, sfd, adir.name, student, adir.name, shown, limits,
+                                stamp=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    finally:
+        os.close(sfd)
+
+
+def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, assignment: str, shown: str,
+                    limits: CollectLimits, stamp: str) -> None:
+    """Stage the folder ``name`` (opened under ``parent_fd``) as ``student``'s ``assignment`` and place it,
+    or refuse it whole; ``stamp`` is its timestamp when it has no ``timestamp.txt``."""
+    staged = run.staging()
+    notes: list[str] = []
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+        try:
+            _copy_tree(fd, staged, shown, _Budget(limits), notes)
+        finally:
+            os.close(fd)
+        text, problem = read_timestamp(staged / "timestamp.txt")
+        if problem:
+            raise _Refused(f"{shown}: {problem}; not collected (fix or delete it and collect again)")
+        (staged / "timestamp.txt").write_text(text or stamp)
+    except _Refused as exc:
+        run.refuse(str(exc))
+        shutil.rmtree(staged, ignore_errors=True)
+        return
+    except OSError as exc:
+        run.refuse(f"{shown}: cannot be opened ({exc.strerror}); not collected")
+        shutil.rmtree(staged, ignore_errors=True)
+        return
+    finally:
+        for note in notes:
+            run.refuse(note)
+    run.place(student, assignment, staged)
+
+
+def collect_zip(course: Course, archive: Path, assignment: str, regexp: str = ZIP_REGEXP,
+                limits: CollectLimits = CollectLimits()) -> Collected:
+    """Import an LMS zip of ``<student>_<notebook>.ipynb`` files (named by ``regexp``, matched against ``/`` +
+    the member's path) as ``assignment`` and register the students. Nothing but matching members is taken."""
+    if assignment not in assignments(course.source):
+        raise CourseError(f"{printable(assignment)} is not an assignment of this course")
+    shown_archive = printable(archive)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise CourseError(f"{shown_archive}: not a readable zip archive ({exc})") from None
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        declared = sum(i.file_size for i in infos)
+        if len(infos) > limits.members or declared > limits.total_bytes:
+            raise CourseError(f"{shown_archive}: refused, nothing extracted: {len(infos)} files declaring {declared} "
+                              f"bytes, over the limit of {limits.members} files or {limits.total_bytes} bytes "
+                              "(a zip bomb?)")
+        run = _Collection(course)
+        plan: dict[str, dict[str, zipfile.ZipInfo]] = {}
+        for info in infos:
+            shown = f"{shown_archive}:{printable(info.filename)}"
+            match = re.match(regexp, "/" + info.filename)
+            student, file_id = (match["student_id"], match["file_id"]) if match else (None, None)
+            why = (
+                "an archive inside the export is never opened" if _ARCHIVE.search(info.filename) else
+                "a symbolic link" if stat.S_ISLNK(info.external_attr >> 16) else
+                "not named <student>_<notebook>.ipynb" if not match else
+                id_problem(student) or name_problem(file_id) or
+                ("a student's own timestamp.txt is not trusted" if file_id == "timestamp.txt" else None) or
+                (f"declares {info.file_size} bytes, over the {limits.member_bytes}-byte limit"
+                 if info.file_size > limits.member_bytes else None))
+            if why:
+                run.refuse(f"{shown}: not collected: {why}")
+                continue
+            if file_id in plan.setdefault(student, {}):
+                run.refuse(f"{shown}: a second {printable(student)}/{printable(file_id)}; the later one is kept")
+            plan[student][file_id] = info
+        budget = limits.total_bytes
+        for student, files in sorted(plan.items()):
+            staged = run.staging()
+            staged.mkdir(parents=True)
+            for file_id, info in sorted(files.items()):
+                shown = f"{shown_archive}:{printable(info.filename)}"
+                try:
+                    with zf.open(info) as src:
+                        ok = _write_bounded(src, staged / file_id, min(limits.member_bytes, budget))
+                except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError) as exc:
+                    run.refuse(f"{shown}: cannot be extracted ({type(exc).__name__}: {exc}); not collected")
+                    (staged / file_id).unlink(missing_ok=True)
+                    continue
+                if not ok:
+                    run.refuse(f"{shown}: more bytes than allowed while extracting; not collected")
+                    continue
+                budget -= (staged / file_id).stat().st_size
+            if any(staged.iterdir()):
+                run.place(student, assignment, staged)
+    return run.finish()
+
+
+def collect_exchange(course: Course, limits: CollectLimits = CollectLimits()) -> Collected:
+    """Collect every assignment's latest submission per student from nbgrader's exchange (``inbound/<student>+
+    <assignment>+<timestamp>[+<random>]``, as ``nbgrader collect --update`` does, without following links) and
+    register the students."""
+    root = Path(_config(course.root, "Exchange", "root", "/srv/nbgrader/exchange"))
+    inbound = root / _config(course.root, "CourseDirectory", "course_id", "") / "inbound"
+    if not inbound.is_dir():
+        raise CourseError(f"no exchange to collect from: {printable(inbound)} is not a folder "
+                          "(set $SOFTMAX_EXCHANGE as for publish)")
+    run = _Collection(course)
+    with os.scandir(inbound) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for a in assignments(course.source):
+        latest: dict[str, tuple] = {}
+        for entry in entries:
+            parts = entry.name.rsplit("+", 3)
+            if len(parts) != 4 or parts[1] != a:
+                parts = entry.name.rsplit("+", 2)
+            if len(parts) < 3 or parts[1] != a:
+                continue
+            shown = f"exchange {printable(entry.name)}"
+            try:
+                when = parse_utc(parts[2])
+            except Exception:  # noqa: BLE001 - dateutil's many exceptions
+                run.refuse(f"{shown}: its time {printable(parts[2])} is not a date; not collected")
+                continue
+            problem = id_problem(parts[0]) or ("a symbolic link, not followed" if entry.is_symlink() else None)
+            if problem:
+                run.refuse(f"{shown}: not collected: {problem}")
+            elif entry.is_dir(follow_symlinks=False) and (parts[0] not in latest or when > latest[parts[0]][0]):
+                latest[parts[0]] = when, entry, parts[2]
+        fd = os.open(inbound, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for student, (when, entry, stamp) in sorted(latest.items()):
+                old, _ = read_timestamp(course.submitted / student / a / "timestamp.txt")
+                if old is not None and parse_utc(old) >= when:
+                    run.seen(student)  # nothing newer since the last collection
+                    continue
+                _owner_note(run, entry, student)
+                _collect_folder(run, fd, entry.name, student, a, f"exchange {printable(entry.name)}", limits,
+                                stamp=stamp)
+        finally:
+            os.close(fd)
+    return run.finish()
+
+
+def _owner_note(run: _Collection, entry: os.DirEntry, student: str) -> None:
+    """nbgrader's check: a submission claiming a student id its owner does not have is worth a look."""
+    import pwd
+    uid = entry.stat(follow_symlinks=False).st_uid
+    try:
+        owner = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        owner = f"uid {uid}"
+    if owner != student and uid != os.getuid():
+        run.refuse(f"exchange {printable(entry.name)}: claims to be by {printable(student)} but is owned by "
+                   f"{printable(owner)}; collected, check it")
+
+
+def _config(root: Path, section: str, key: str, default: str) -> str:
+    """A value of the course's ``nbgrader_config.py`` (read as nbgrader reads it)."""
+    if not (root / "nbgrader_config.py").exists():
+        return default
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    return str(config[section].get(key, default)) if section in config else default
