@@ -43,7 +43,7 @@ def _as_owner(cmd: list[str]) -> list[str]:
 @contextlib.contextmanager
 def postgres_cluster(dbname: str = "gradebook"):
     """Start a private PostgreSQL cluster in a new temporary directory; yield an SQLAlchemy URL of a fresh
-    database. The directory is world-traversable (the ``postgres`` user must reach it) and removed after."""
+    database, written as the README writes it (``postgresql://``, no driver named). The directory is world-traversable (the ``postgres`` user must reach it) and removed after."""
     bindir = postgres_bin()
     if bindir is None:
         if os.environ.get("CI"):
@@ -67,7 +67,7 @@ def postgres_cluster(dbname: str = "gradebook"):
     try:
         run(bindir / "pg_ctl", "-D", data, "-o", options, "-l", tmp / "server.log", "-w", "-t", "60", "start")
         run(bindir / "createdb", "-h", sock, "-U", "postgres", dbname)
-        yield f"postgresql+psycopg2://postgres@/{dbname}?host={sock}"
+        yield f"postgresql://postgres@/{dbname}?host={sock}"  # the README's form: SQLAlchemy picks psycopg 3
     finally:
         subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
                        capture_output=True)

@@ -1,5 +1,6 @@
 """A PostgreSQL gradebook for real: Debian's server started by tests/servers.py on a private Unix socket.
 
+* The URL is written as the README writes it, ``postgresql://...`` (no ``+driver``): SQLAlchemy picks psycopg 3.
 * The pipeline (init, collect, grade, feedback, export) with ``--db postgresql://...`` gives the grades CSV the
   SQLite course gives; ``init`` writes the URL into the course's nbgrader_config.py, so later commands
   without ``--db`` and plain nbgrader started in the course directory (as the formgrader is) use PostgreSQL,
@@ -53,7 +54,20 @@ def _pipeline(root: Path, db: str | None, *grade_args: str) -> Path:
 @pytest.fixture(scope="module")
 def postgres():
     with postgres_cluster() as url:
+        assert url.startswith("postgresql://"), url  # the README's form, no +driver
         yield url
+
+
+def test_the_readme_url_form_connects_through_psycopg_3(postgres):
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(postgres)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sqlalchemy.text("select 1")).scalar() == 1
+        assert engine.dialect.driver == "psycopg"
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")
