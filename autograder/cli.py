@@ -12,12 +12,14 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from .collect import ZIP_REGEXP, Collected, collect, collect_exchange, collect_zip  # noqa: F401 - re-exported
 from .course import REPO, Course, CourseError, assignments
 from .demo import write_demo_submissions
 from .kit import add_kit_parser, run_kit
 from .execute import Limits, Status
 from .gradebook_db import DB_URL_VAR
 from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
+from .text import printable
 
 __all__ = ["main", "release", "publish", "collect", "collect_exchange", "collect_zip", "feedback", "export"]
 
@@ -39,52 +41,6 @@ def publish(course: Course) -> list[str]:
     for a in ids:
         course.nbgrader("release_assignment", a, "--force")
     return ids
-
-
-def collect_exchange(course: Course) -> list[str]:
-    """``nbgrader collect`` every assignment's submissions from the exchange and register the students."""
-    for a in assignments(course.source):
-        course.nbgrader("collect", a, "--update")
-    students = course.students()
-    for s in students:
-        course.add_student(s)
-    return students
-
-
-#: LMS download naming: ``<student>_<notebook>.ipynb`` anywhere in the zip (Canvas/Moodle-style exports).
-ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.-]+)_(?P<file_id>[^/]+\.ipynb)$"
-
-
-def collect_zip(course: Course, archive: Path, assignment: str, regexp: str = ZIP_REGEXP) -> list[str]:
-    """Import an LMS zip with ``nbgrader zip_collect`` (files named by ``regexp``) and register the students."""
-    dest = course.root / "downloaded" / assignment / "archive"
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(archive, dest / Path(archive).name)
-    course.nbgrader("zip_collect", assignment, "--force", f"--FileNameCollectorPlugin.named_regexp={regexp}")
-    students = course.students()
-    for s in students:
-        course.add_student(s)
-    return students
-
-
-def collect(course: Course, path: Path) -> list[str]:
-    """Copy ``PATH/<student>/<assignment>/*`` into ``submitted/`` and register the students."""
-    path = Path(path)
-    if not path.is_dir():
-        raise CourseError(f"{path} is not a folder of <student>/<assignment>/ submissions")
-    known = set(assignments(course.source))
-    students = []
-    for sdir in sorted(p for p in path.iterdir() if p.is_dir()):
-        for adir in sorted(p for p in sdir.iterdir() if p.is_dir() and p.name in known):
-            dest = course.submitted / sdir.name / adir.name
-            shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(adir, dest)
-            if not (dest / "timestamp.txt").exists():
-                (dest / "timestamp.txt").write_text(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
-        if sdir.name not in students:
-            course.add_student(sdir.name)
-            students.append(sdir.name)
-    return students
 
 
 #: nbgrader's log line for a submission it could not process.
@@ -140,7 +96,7 @@ def export(course: Course, out: Path | None = None) -> Path:
 
 def print_table(path: Path) -> None:
     with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
+        rows = [[printable(cell) for cell in row] for row in csv.reader(fh)]  # ids reach the terminal escaped
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for k, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
@@ -188,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(parser, args)
     except CourseError as exc:  # what went wrong, in words; everything recorded before stays recorded
-        print(f"{args.cmd}: {exc}", file=sys.stderr)
+        print(f"{args.cmd}: {printable(exc, keep_newlines=True)}", file=sys.stderr)
         return 1
 
 
@@ -216,13 +172,15 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             got = collect_zip(course, args.path, args.assignment)
         else:
             got = collect(course, args.path)
-        print("students:", ", ".join(got))
+        print("students:", ", ".join(map(printable, got)))
+        for note in got.notes:  # already printable: each names what was refused and why
+            print(f"collect: {note}", file=sys.stderr)
     elif args.cmd == "grade":
         _grade(course, args)
     elif args.cmd == "feedback":
         outcome = feedback(course, args.assignment)
         for a, (_, line) in outcome.items():
-            print(f"{a}: {line}")
+            print(printable(f"{a}: {line}"))
         print(f"feedback written under {course.feedback_dir}")
         return 0 if all(ok for ok, _ in outcome.values()) else 1
     elif args.cmd == "export":
@@ -252,7 +210,7 @@ def _grade(course: Course, args) -> None:
           + ("" if results else "; nothing new to grade (--regrade grades everything again)"))
     for r in results:
         if r.status is not Status.OK or r.notes:
-            print(f"  {r.student}/{r.assignment}/{r.notebook}: {r.status.value}; " + " ".join(r.notes))
+            print(printable(f"  {r.student}/{r.assignment}/{r.notebook}: {r.status.value}; " + " ".join(r.notes)))
 
 
 def _demo(args) -> int:
@@ -262,7 +220,7 @@ def _demo(args) -> int:
         ids = args.assignment or every
         print(f"course: {course.root}\nassignments: {', '.join(ids)}")
         subs = write_demo_submissions(course, Path(tmp) / "inbox", ids)
-        print("students:", ", ".join(collect(course, subs)))
+        print("students:", ", ".join(map(printable, collect(course, subs))))
         _grade(course, args)
         feedback(course, ids)
         print("feedback:", ", ".join(sorted(str(p.relative_to(course.root))

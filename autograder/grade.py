@@ -31,6 +31,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
+from .collect import read_timestamp
 from .course import NOTES_FILE, Course, CourseError
 from .execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
 from .executors import Executor, LocalExecutor
@@ -210,9 +211,11 @@ class _Recorder:
         for rel, data in job.files.items():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             (dest / rel).write_bytes(data)
-        timestamp = self.course.submitted / job.student / job.assignment / "timestamp.txt"
-        if timestamp.exists():
-            shutil.copy(timestamp, dest / "timestamp.txt")
+        stamp, problem = read_timestamp(self.course.submitted / job.student / job.assignment / "timestamp.txt")
+        if stamp is not None:  # one nbgrader cannot parse would fail the whole round: dropped, with a note
+            (dest / "timestamp.txt").write_text(stamp)
+        elif problem:
+            self.prepared[job.key][0].append(f"{problem}; graded as submitted on time.")
         results = []
         pre = self.prepared[job.key][0]
         for name, nb in outcome.notebooks.items():
