@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
     p = sub.add_parser("export", help="grades CSV: one row per student, one column per assignment")
     p.add_argument("--out", type=Path, default=None)
+    sub.add_parser("report", help="item analytics: report/index.html (histograms, lost cells, failure messages)")
+    p = sub.add_parser("similarity", help="pairwise similarity of students' own code: similarity/A.csv and .html")
+    p.add_argument("--assignment", required=True)
+    p.add_argument("--top", type=int, default=20, help="pairs shown side by side in the page")
     args = parser.parse_args(argv)
     try:
         return _run(parser, args)
@@ -185,6 +189,12 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         return 0 if all(ok for ok, _ in outcome.values()) else 1
     elif args.cmd == "export":
         print_table(export(course, args.out))
+    elif args.cmd == "report":
+        from .report import write_report
+        print(write_report(course))
+    elif args.cmd == "similarity":
+        from .similarity import write_similarity
+        print("\n".join(str(p) for p in write_similarity(course, args.assignment, args.top)))
     return 0
 
 
