@@ -13,9 +13,8 @@ from nbclient import NotebookClient
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((REPO / "solutions").glob("*/*.ipynb"))
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow  # a kernel per notebook
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.parent.name)
 def test_solution_notebook_executes_without_errors(path, tmp_path, monkeypatch):
     monkeypatch.setenv("SOFTMAX_COURSE_FAST", "1")
@@ -29,6 +28,18 @@ def test_solution_notebook_executes_without_errors(path, tmp_path, monkeypatch):
                for c in nb.cells if c.cell_type == "code" for o in c.outputs), f"{path.name} drew no figure"
 
 
+def _notebooks_under(root: Path) -> set[Path]:
+    """Every .ipynb below ``root`` at any depth, found by walking the tree (Jupyter's checkpoints aside)."""
+    return {Path(d, f).relative_to(root) for d, _, files in os.walk(root) if ".ipynb_checkpoints" not in d
+            for f in files if f.endswith(".ipynb")}
+
+
 def test_every_notebook_is_covered():
-    assert len(SOLUTIONS) >= 1
-    assert all(os.path.basename(p.parent).split("_")[0].isdigit() for p in SOLUTIONS)
+    """The notebooks parametrized above are all the course's notebooks: every solution notebook at any depth,
+    one per assignment folder, and the solution of every release notebook that students get."""
+    covered = {p.relative_to(REPO / "solutions") for p in SOLUTIONS}
+    assert len(covered) == len(SOLUTIONS) >= 1
+    assert _notebooks_under(REPO / "solutions") == covered
+    assert _notebooks_under(REPO / "notebooks") == covered, "a release notebook without a solution, or the reverse"
+    folders = sorted(d.name for d in (REPO / "solutions").iterdir() if d.is_dir() and not d.name.startswith("."))
+    assert [p.parent.name for p in SOLUTIONS] == folders, "an assignment folder without exactly one notebook"
