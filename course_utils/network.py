@@ -9,7 +9,6 @@ batch's logits (through the loss). The cross-entropy is notebook 2's (:mod:`cour
 """
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 
@@ -18,6 +17,7 @@ import numpy as np
 from ._checks import as_float_array, as_labels
 from .likelihood import cross_entropy, cross_entropy_grad, one_hot
 from .softmax import softmax
+from .toolkit import init_mlp  # noqa: F401 - notebook 5's helper, kept importable from here
 
 __all__ = ["cross_entropy_and_grad", "dense_backward", "dense_forward", "init_mlp", "linear_loss_and_grad",
            "mlp_backward", "mlp_forward", "mlp_loss_and_grads", "mse_softmax_loss", "relu_backward", "relu_forward",
@@ -148,27 +148,6 @@ def _check_model(params, X, y=None):
             raise ValueError(f"W{i} has shape {W.shape} and b{i} {b.shape}; expected ({width}, M) and (M,)")
         width = W.shape[1]
     return X, (None if y is None else as_labels(y, "y", width, length=X.shape[0]))
-
-
-def init_mlp(sizes, seed=0, dtype=np.float32):
-    """He-initialised layers for ``sizes = [D, H1, ..., C]``.
-
-    Returns ``[(W1, b1), ...]`` with ``W_l ~ N(0, 2 / D_{l-1})`` of shape ``(D_{l-1}, D_l)`` and zero
-    biases, in ``dtype``. The output layer is drawn 100x smaller, so every class starts near ``1/C``
-    and the initial cross-entropy is ``≈ log C``. The draws are made in float64 from
-    ``np.random.default_rng(seed)`` and then cast: a float64 model equals the float32 one up to rounding.
-    """
-    if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
-        raise ValueError(f"sizes must list at least 2 positive ints (inputs ... classes); got {sizes!r}")
-    if np.dtype(dtype).kind != "f":
-        raise ValueError(f"dtype must be a floating type; got {np.dtype(dtype)}")
-    rng = np.random.default_rng(seed)
-    params = []
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=2):
-        scale = math.sqrt(2 / fan_in) * (0.01 if i == len(sizes) else 1.0)
-        params.append(((rng.standard_normal((fan_in, fan_out)) * scale).astype(dtype),
-                       np.zeros(fan_out, dtype=dtype)))
-    return params
 
 
 def mlp_forward(params, X):

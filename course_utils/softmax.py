@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from ._checks import as_float_array, check_axis
+from .toolkit import sigmoid  # noqa: F401 - notebook 1's helper, kept importable from here
 
 __all__ = ["softmax", "softmax_naive", "sigmoid"]
 
@@ -86,13 +87,3 @@ def softmax_naive(z, axis: int = -1) -> np.ndarray:
     axis = check_axis(axis, z.ndim)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
-
-
-def sigmoid(z) -> np.ndarray:
-    """Element-wise logistic function ``1 / (1 + exp(-z))``, any shape; stable for large ``|z|``.
-
-    Used in notebook 1 to contrast an element-wise squashing (outputs need not sum to 1) with softmax.
-    """
-    z = as_float_array(z, "z", min_ndim=0)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
