@@ -89,7 +89,8 @@ def read_timestamp(path: Path) -> tuple[str | None, str | None]:
             raise ValueError("empty or longer than 200 bytes")
         parse_utc(text)  # what nbgrader autograde does with it
     except Exception as exc:  # noqa: BLE001 - dateutil raises ValueError, OverflowError, TypeError, ...
-        return None, f"timestamp.txt is not a date nbgrader can read ({printable(raw[:60])}: {type(exc).__name__})"
+        return None, ("timestamp.txt is not a date nbgrader can read "
+                      f"({raw[:60].decode(errors='replace')!r}: {type(exc).__name__})")  # repr: escaped
     return text, None
 
 
@@ -180,6 +181,9 @@ class _Collection:
 
     def __init__(self, course: Course):
         self.course = course
+        url = course.db_url
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+            raise CourseError(f"the course {printable(course.root)} has no gradebook yet; run init first")
         self.result = Collected()
         course.submitted.mkdir(parents=True, exist_ok=True)
         self._tmp = tempfile.TemporaryDirectory(prefix=".collecting-", dir=course.root)
@@ -271,7 +275,10 @@ def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, a
     staged = run.staging()
     notes: list[str] = []
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+        except OSError as exc:
+            raise _Refused(f"{shown}: cannot be opened ({exc.strerror}); not collected") from None
         try:
             _copy_tree(fd, staged, shown, _Budget(limits), notes)
         finally:
@@ -279,13 +286,11 @@ def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, a
         text, problem = read_timestamp(staged / "timestamp.txt")
         if problem:
             raise _Refused(f"{shown}: {problem}; not collected (fix or delete it and collect again)")
+        if not any(p.name != "timestamp.txt" for p in staged.iterdir()):
+            raise _Refused(f"{shown}: nothing left to collect")
         (staged / "timestamp.txt").write_text(text or stamp)
     except _Refused as exc:
-        run.refuse(str(exc))
-        shutil.rmtree(staged, ignore_errors=True)
-        return
-    except OSError as exc:
-        run.refuse(f"{shown}: cannot be opened ({exc.strerror}); not collected")
+        notes.append(str(exc))
         shutil.rmtree(staged, ignore_errors=True)
         return
     finally:

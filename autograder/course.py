@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .gradebook_db import DB_URL_VAR, configured_db_url, persist_db_url
+from .text import id_problem
 
 __all__ = ["REPO", "NBGRADER", "NOTES_FILE", "Course", "CourseError", "NbgraderError", "assignments"]
 
@@ -98,7 +99,10 @@ class Course:
         self.nbgrader("db", "student", "add", student)
 
     def students(self) -> list[str]:
-        """Students with at least one folder under ``submitted/``."""
+        """Students with at least one folder under ``submitted/``. A folder whose name cannot be a student id
+        (``autograder.text.id_problem``; ``collect`` refuses such names with a note) is left out, so a
+        folder put there by hand cannot stop grading or export for the class."""
         if not self.submitted.exists():
             return []
-        return sorted(p.name for p in self.submitted.iterdir() if p.is_dir())
+        return sorted(p.name for p in self.submitted.iterdir()
+                      if p.is_dir() and not p.is_symlink() and id_problem(p.name) is None)

@@ -4,12 +4,16 @@ nbgrader's default feedback is the autograded notebook itself, hidden tests and 
 (next year's students would inherit them). ``HideHiddenTests`` runs inside ``nbgrader generate_feedback``:
 it removes every ``### BEGIN HIDDEN TESTS`` region from the source, replaces each error traceback with the
 one-line message our checks raise ("rows of softmax(z) must sum to 1; ..."), and puts the grader's notes on
-the submission (renamed, missing, timed out, ...) at the top. ``MarkUngradedAnswers`` shows a hand-graded
+the submission (renamed, missing, timed out, ...) at the top, as text (escaped, in a ``<pre>``: a note can
+quote a file name or a line a student wrote, which must never become a link or markup), and cuts a cell
+whose source or outputs are over ``MAX_CELL_CHARS`` down to that size with a note saying so (a 39 MB Markdown
+cell made a 39 MB page). ``MarkUngradedAnswers`` shows a hand-graded
 answer no grader has scored yet as "not graded yet" instead of nbgrader's "0.0 / 2.0". Student output and
 Markdown are sanitized by ``autograder.sanitize.SanitizeNotebook`` (listed after these in the configuration).
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -19,8 +23,12 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .course import NOTES_FILE
+from .text import printable
 
-__all__ = ["HideHiddenTests", "MarkUngradedAnswers", "strip_hidden"]
+__all__ = ["MAX_CELL_CHARS", "HideHiddenTests", "MarkUngradedAnswers", "notes_cell", "strip_hidden"]
+
+#: Characters of one cell's source, and of its outputs together, that the feedback shows (1 Mi).
+MAX_CELL_CHARS = 2**20
 
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -35,11 +43,17 @@ class HideHiddenTests(NbGraderPreprocessor):
     """nbgrader feedback preprocessor: no hidden test code, plain failure messages, grader notes on top."""
 
     def preprocess(self, nb, resources):
-        nb, resources = super().preprocess(nb, resources)
+        nb, resources = super().preprocess(nb, resources)  # hidden tests go first: a cut never reveals one
+        cells = []
+        for cell in nb.cells:
+            cells.append(cell)
+            note = _limit_cell(cell)
+            if note:
+                cells.append(new_markdown_cell(f"*{note}*"))
+        nb.cells = cells
         notes = _notes(resources)
         if notes:
-            text = "**Notes from the grader**\n\n" + "\n".join(f"- {n}" for n in notes)
-            nb.cells.insert(0, new_markdown_cell(text))
+            nb.cells.insert(0, notes_cell(notes))
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
@@ -50,6 +64,53 @@ class HideHiddenTests(NbGraderPreprocessor):
                     message = _ANSI.sub("", f"{out.ename}: {out.evalue}")
                     out.traceback = [message]
         return cell, resources
+
+
+def notes_cell(notes: list[str]):
+    """The grader's notes as a Markdown cell that shows them as plain text: each note on one line (control
+    characters escaped), HTML-escaped inside ``<pre>`` (no Markdown is parsed in an HTML block, and MathJax
+    skips ``<pre>``), so a file name like ``[x](https://...)`` or ``<img ...>`` shows as written."""
+    lines = "\n".join(f"- {html.escape(printable(note))}" for note in notes)
+    return new_markdown_cell('<div class="grader-notes">\n<strong>Notes from the grader</strong>\n'
+                             f'<pre style="white-space: pre-wrap">\n{lines}\n</pre>\n</div>')
+
+
+def _size(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_size(v) for v in value.values())
+    return 0
+
+
+def _limit_cell(cell) -> str | None:
+    """Cut ``cell`` down to ``MAX_CELL_CHARS`` of source and of outputs; the note to show after it, if cut."""
+    cut = []
+    source = cell.get("source", "")
+    if isinstance(source, str) and len(source) > MAX_CELL_CHARS:
+        cell.source = source[:MAX_CELL_CHARS]
+        cut.append(f"its source ({len(source):,} characters)")
+    outputs = cell.get("outputs") or []
+    total = sum(_size(out) for out in outputs)
+    if total > MAX_CELL_CHARS:
+        kept, budget = [], MAX_CELL_CHARS
+        for out in outputs:
+            size = _size(out)
+            if size > budget:
+                if out.get("output_type") == "stream" and isinstance(out.get("text"), str) and budget > 0:
+                    out.text = out.text[:budget]
+                    kept.append(out)
+                break
+            kept.append(out)
+            budget -= size
+        cell.outputs = kept
+        cut.append(f"its output ({total:,} characters)")
+    if not cut:
+        return None
+    return (f"[Cut for this page: the cell above is too large to show in full ({' and '.join(cut)}); the "
+            f"feedback shows at most {MAX_CELL_CHARS:,} characters of each.]")
 
 
 def _notes(resources) -> list[str]:
