@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import shutil
@@ -14,11 +13,14 @@ from pathlib import Path
 
 from .collect import ZIP_REGEXP, Collected, collect, collect_exchange, collect_zip  # noqa: F401 - re-exported
 from .course import REPO, Course, CourseError, assignments
+from . import deadlines
 from .demo import write_demo_submissions
 from .kit import add_kit_parser, run_kit
 from .execute import Limits, Status
+from .export import FORMATS, export, print_table, write_deadline_notes
 from .gradebook_db import DB_URL_VAR
 from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
+from .roster import import_roster
 from .text import printable
 
 __all__ = ["main", "release", "publish", "collect", "collect_exchange", "collect_zip", "feedback", "export"]
@@ -53,6 +55,7 @@ def feedback(course: Course, ids: list[str] | None = None) -> dict[str, tuple[bo
     happened in one line)}. An assignment nothing has been graded for yet is skipped, which is not an error."""
     known = assignments(course.source)
     outcome = {}
+    write_deadline_notes(course)  # due date, submission time and late penalty, in the notes feedback shows
     for a in ids or known:
         if a not in known:
             outcome[a] = (False, f"not an assignment of this course ({', '.join(known)})")
@@ -69,41 +72,6 @@ def feedback(course: Course, ids: list[str] | None = None) -> dict[str, tuple[bo
     return outcome
 
 
-def export(course: Course, out: Path | None = None) -> Path:
-    """``nbgrader export`` then pivot to one row per student, one column per assignment, and a total."""
-    raw = course.root / "nbgrader_export.csv"
-    course.nbgrader("export", f"--to={raw}")
-    table: dict[str, dict[str, float]] = {}
-    columns: list[str] = []
-    maxima: dict[str, float] = {}
-    with open(raw, newline="") as fh:
-        for row in csv.DictReader(fh):
-            table.setdefault(row["student_id"], {})[row["assignment"]] = float(row["score"])
-            maxima[row["assignment"]] = float(row["max_score"])
-            if row["assignment"] not in columns:
-                columns.append(row["assignment"])
-    columns.sort()
-    out = Path(out or course.root / "grades.csv")
-    with open(out, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["student", *columns, "total", "max_total"])
-        for student in sorted(table):
-            scores = [table[student].get(a, 0.0) for a in columns]
-            writer.writerow([student, *[f"{s:g}" for s in scores], f"{sum(scores):g}",
-                             f"{sum(maxima[a] for a in columns):g}"])
-    return out
-
-
-def print_table(path: Path) -> None:
-    with open(path, newline="") as fh:
-        rows = [[printable(cell) for cell in row] for row in csv.reader(fh)]  # ids reach the terminal escaped
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for k, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     parser.add_argument("--course", default=os.environ.get("SOFTMAX_COURSE_DIR", "course"),
@@ -114,7 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("release", help="regenerate notebooks/ from solutions/ with nbgrader generate_assignment")
     add_kit_parser(sub)
-    sub.add_parser("init", help="create the course directory and its gradebook from solutions/")
+    p = sub.add_parser("init", help="create the course directory and its gradebook from solutions/")
+    p.add_argument("--roster", type=Path, metavar="FILE", help="then register the class list FILE (see roster)")
+    p = sub.add_parser("roster", help="register the class list: a CSV with header id[,name,sis_user_id,"
+                       "sis_login_id,section,email,canvas_id], kept as roster.csv in the course")
+    p.add_argument("file", type=Path)
+    p = sub.add_parser("due", help="set an assignment's due date in deadlines.toml (ISO 8601; no offset: the "
+                       "timezone of deadlines.toml, UTC by default)")
+    p.add_argument("assignment")
+    p.add_argument("when", metavar="DATETIME")
+    p = sub.add_parser("extend", help="give a student until DATETIME for an assignment (deadlines.toml)")
+    p.add_argument("student")
+    p.add_argument("assignment")
+    p.add_argument("--until", required=True, metavar="DATETIME")
     sub.add_parser("publish", help="nbgrader release_assignment of every assignment into the exchange")
     p = sub.add_parser("collect", help="import a folder of <student>/<assignment>/*.ipynb submissions, "
                        "or with --exchange what students submitted through nbgrader's exchange")
@@ -138,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="with --executor dask: the scheduler workers joined (default: a local cluster)")
     p = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
-    p = sub.add_parser("export", help="grades CSV: one row per student, one column per assignment")
+    p = sub.add_parser("export", help="grades.csv (final, raw, late penalty, pending hand grading), or an LMS "
+                       "import file: grades-canvas.csv, grades-moodle.csv")
+    p.add_argument("--format", choices=tuple(FORMATS), default="grades", dest="fmt")
     p.add_argument("--out", type=Path, default=None)
     sub.add_parser("report", help="item analytics: report/index.html (histograms, lost cells, failure messages)")
     p = sub.add_parser("similarity", help="pairwise similarity of students' own code: similarity/A.csv and .html")
@@ -163,6 +145,20 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     course = Course(args.course, db_url=args.db)
     if args.cmd == "init":
         print("assignments:", ", ".join(course.init()))
+        if args.roster:
+            print(f"roster: {len(import_roster(course, args.roster))} students")
+    elif args.cmd == "roster":
+        members = import_roster(course, args.file)
+        print(f"roster: {len(members)} students registered, kept in {course.root / 'roster.csv'}")
+    elif args.cmd == "due":
+        when, early = deadlines.set_due(course, args.assignment, args.when)
+        print(f"{args.assignment} due {when.isoformat()} ({course.root / deadlines.DEADLINES_FILE})")
+        if early:
+            print("warning: extensions that now end before the due date: " + ", ".join(map(printable, early)),
+                  file=sys.stderr)
+    elif args.cmd == "extend":
+        until = deadlines.extend(course, args.student, args.assignment, args.until)
+        print(printable(f"{args.student} has until {until.isoformat()} for {args.assignment}"))
     elif args.cmd == "publish":
         print("published:", ", ".join(publish(course)))
     elif args.cmd == "collect":
@@ -188,7 +184,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         print(f"feedback written under {course.feedback_dir}")
         return 0 if all(ok for ok, _ in outcome.values()) else 1
     elif args.cmd == "export":
-        print_table(export(course, args.out))
+        print_table(export(course, args.out, args.fmt))
     elif args.cmd == "report":
         from .report import write_report
         print(write_report(course))
