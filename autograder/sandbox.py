@@ -3,9 +3,11 @@
 bubblewrap sandboxes a command it executes: around the zygote, one sandbox would hold a whole batch of
 kernels; around a plain kernel, the warm fork is lost. So the forked child calls unshare(2) itself (ctypes)
 and every kernel gets its own mount, network, PID, IPC and UTS namespaces (plus a user namespace mapping its
-own uid only, when the grader is not root). One more fork makes the kernel PID 1 of its PID namespace: the
-system kills everything it started when it exits. The caller stays outside as its supervisor (same pid and
-process group, so the grader's signals work as before); kernel and supervisor die with their parents.
+own uid only, when the grader is not root). Two more forks make a tiny init PID 1 of the PID namespace and
+the kernel PID 2: when the kernel exits, so does the init, and the system kills everything the kernel started
+(not being PID 1, the kernel dies of its own signals as it would outside). The caller stays outside as its
+supervisor (same pid and process group, so the grader's signals work as before); kernel, init and supervisor
+die with their parents.
 
 The kernel's root is an allow-list: system and Python environment read-only, a copy of the scratch folder
 read-write at WORKDIR, the policy's ``keep`` paths read-write in place (its connection file and Unix sockets,
@@ -139,7 +141,7 @@ def sandbox_problem() -> str | None:
 
 def _trial() -> None:
     """sandbox_problem's trial run: a forked child enters a sandbox with the default policy; exit status 0 if
-    it arrived as PID 1 in its scratch folder, else the error is the last line on stderr."""
+    it arrived as PID 2 (after its init) in its scratch folder, else the error is the last line on stderr."""
     scratch = tempfile.mkdtemp()
     try:
         kernel = os.fork()
@@ -147,7 +149,7 @@ def _trial() -> None:
             code = 1
             try:
                 enter_sandbox(SandboxPolicy(), scratch)
-                code = 0 if (os.getpid(), os.getcwd()) == (1, WORKDIR) else 2
+                code = 0 if (os.getpid(), os.getcwd()) == (2, WORKDIR) else 2
             except BaseException as exc:
                 print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             os._exit(code)
@@ -160,7 +162,7 @@ def _trial() -> None:
 def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...] = ()) -> None:
     """Put this process in a new sandbox; call it in a freshly forked, single-threaded child.
 
-    Returns in the sandboxed kernel process (PID 1 of its namespace, working directory WORKDIR showing
+    Returns in the sandboxed kernel process (PID 2 of its namespace, working directory WORKDIR showing
     ``scratch``, HOME/TMPDIR/MPLCONFIGDIR/JUPYTER_RUNTIME_DIR inside the sandbox, no file descriptors but
     0, 1, 2 and ``keep_fds``: an inherited descriptor of a folder outside would be a way out). The calling
     process never returns: it supervises the kernel and exits with its status. Raises SandboxError (or
@@ -179,6 +181,7 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     if kernel:
         _supervise(kernel, parent)
     os.close(alive_w)
+    _stay_as_init(alive)  # returns in the kernel, PID 2
     for low, high in itertools.pairwise([2, *sorted({alive, *keep_fds}), os.sysconf("SC_OPEN_MAX")]):
         os.closerange(low + 1, high)
     _build_root(_plan(policy, scratch), policy, machine, scratch)
@@ -212,6 +215,30 @@ def _supervise(kernel: int, parent: int) -> None:
         _prctl(_PDEATHSIG, signal.SIGKILL)
         if os.getppid() == parent:
             code = os.waitstatus_to_exitcode(os.waitpid(kernel, 0)[1])
+    finally:
+        os._exit(code if code >= 0 else 128 - code)
+
+
+def _stay_as_init(alive: int) -> None:
+    """Fork the kernel and stay behind as PID 1 of the namespace, which reaps orphans and, when the kernel
+    ends, exits with its status (the system then kills whatever the kernel left). PID 1 ignores every signal
+    it has no handler for, even SIGKILL sent from inside; the kernel is not PID 1, so a signal it sends
+    itself (``os.kill(os.getpid(), 9)``) ends it as it would outside. Returns in the kernel only."""
+    interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader's SIGINT to the group is the kernel's
+    kernel = os.fork()
+    if kernel == 0:
+        signal.signal(signal.SIGINT, interrupt)
+        return
+    code = 1
+    try:
+        _prctl(_PDEATHSIG, signal.SIGKILL)  # dies with the supervisor, and the namespace with it
+        if not select.select([alive], [], [], 0)[0]:  # no end of file: the supervisor is still there
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+            while True:
+                pid, status = os.waitpid(-1, 0)
+                if pid == kernel:
+                    code = os.waitstatus_to_exitcode(status)
+                    break
     finally:
         os._exit(code if code >= 0 else 128 - code)
 

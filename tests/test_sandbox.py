@@ -14,6 +14,7 @@ import pickle
 import queue
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -343,7 +344,7 @@ def test_root_grader_runs_kernels_unprivileged_with_no_way_back(world):
     assert uid >= UID_BASE and found["status"]["Uid"].split() == [str(uid)] * 4
     assert found["status"]["Gid"].split() == [str(uid)] * 4 and found["status"]["Groups"].strip() == ""
     assert all(int(found["status"][cap], 16) == 0 for cap in CAPS) and found["status"]["NoNewPrivs"] == "1"
-    assert found["setuid"] == "refused" and found["unshare"] == -1 and found["pid"] == 1
+    assert found["setuid"] == "refused" and found["unshare"] == -1 and found["pid"] == 2  # after its init
     assert sorted(found["child"]) == sorted(f"{cap}:\t0000000000000000" for cap in CAPS) + ["NoNewPrivs:\t1"]
     assert found["owner"] == uid  # its copy of the scratch folder was handed to the kernel
     assert (world / "scratch/data.csv").stat().st_uid == os.geteuid()  # the grader's files stay the grader's
@@ -421,10 +422,11 @@ def test_other_kernels_are_invisible_and_nothing_outlives_a_kernel(world):
     deadline = time.monotonic() + 30
     while not _processes_with(marker.encode()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    a_processes = [int(p) for p in _processes_with(marker.encode())] + [a_pid]
-    a_processes += _children(a_pid)
-    assert len(a_processes) == 3, "kernel A, its supervisor and its daemon"
-    a_uid = int(status_of(a_processes[-1])["Uid"].split()[0])
+    a_init = _children(a_pid)
+    a_kernel = [pid for init in a_init for pid in _children(init)]
+    a_processes = [int(p) for p in _processes_with(marker.encode())] + [a_pid] + a_init + a_kernel
+    assert len(a_processes) == 4, "kernel A, its init, its supervisor and its daemon"
+    a_uid = int(status_of(a_kernel[0])["Uid"].split()[0])
 
     def kernel_b():
         found = {"proc": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "reached": [],
@@ -445,7 +447,7 @@ def test_other_kernels_are_invisible_and_nothing_outlives_a_kernel(world):
     finally:
         release.write_text("")
     assert a_result() == "done"
-    assert (found["proc"], found["reached"]) == ([1], [])
+    assert (found["proc"], found["reached"]) == ([1, 2], [])  # B's init and B
     assert found["uid"] != a_uid or os.geteuid() != 0, "two kernels of a root grader share a uid"
     deadline = time.monotonic() + 30
     while _processes_with(marker.encode()) and time.monotonic() < deadline:
@@ -521,14 +523,15 @@ def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world, tmp_pa
 
 
 def test_grader_that_is_not_root_gets_the_same_isolation(world, servers):
-    """The child becomes ``nobody`` (so this machine's root-only Python folder is not shown: the probe uses
-    modules already imported, and a package of its own), then enters a user namespace."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to become another user first")
+    """Under a root grader the child first becomes ``nobody`` (so this machine's root-only Python folder is not
+    shown: the probe uses modules already imported, and a package of its own); under a grader that is not root
+    it stays who it is. Then it enters a user namespace. (A grader process that was never root:
+    test_an_unprivileged_grader_process_sandboxes_its_kernels.)"""
+    user = NOBODY if os.geteuid() == 0 else None
     for switch, forbidden, fix in sandbox._USERNS_SWITCHES:
         if os.path.exists(switch) and Path(switch).read_text().strip() == forbidden:
             pytest.skip(f"this machine forbids user namespaces to non-root users ({switch}; {fix})")
-    for path in [world / "scratch", *(world / "scratch").iterdir(), world / "kernel"]:
+    for path in [world / "scratch", *(world / "scratch").iterdir(), world / "kernel"] if user else ():
         os.chown(path, NOBODY, NOBODY)
     policy = policy_for(world, readonly=("/usr", "/bin", "/lib", "/lib64", "/etc", str(world / "shown/pkg")))
     probe_network = network_probe(servers)
@@ -544,10 +547,10 @@ def test_grader_that_is_not_root_gets_the_same_isolation(world, servers):
                 "refused": write_fails("/usr") and write_fails(str(world / "shown/pkg")),
                 "network": probe_network()}
 
-    found = in_sandbox(probe, policy, str(world / "scratch"), user=NOBODY)
-    assert found["status"]["Uid"].split() == [str(NOBODY)] * 4
+    found = in_sandbox(probe, policy, str(world / "scratch"), user=user)
+    assert found["status"]["Uid"].split() == [str(user or os.geteuid())] * 4
     assert all(int(found["status"][cap], 16) == 0 for cap in CAPS) and found["status"]["NoNewPrivs"] == "1"
-    assert (found["pid"], found["proc"], found["tmp"]) == (1, ["1"], [])
+    assert (found["pid"], sorted(found["proc"]), found["tmp"]) == (2, ["1", "2"], [])
     assert found["files"] == ["data.csv", "result.txt", "softmax.ipynb"] and found["pkg"] == "imported inside"
     assert found["hidden"] == [] and found["refused"]
     assert found["network"]["unix"] == "pong" and "pong" not in (found["network"]["tcp"], found["network"]["abstract"])
@@ -577,3 +580,107 @@ def test_a_submitted_symbolic_link_leads_nowhere(world):
 
     assert in_sandbox(probe, policy_for(world), str(world / "scratch")) == "FileNotFoundError"
     assert target.stat().st_uid == os.geteuid() and target.read_text() == "grades"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_kernel_that_signals_itself_dies_as_it_would_outside(world, signum):
+    """``os.kill(os.getpid(), 9)`` ends a sandboxed kernel at once (PID 1 of a namespace would ignore it:
+    the kernel is PID 2, after a tiny init); its supervisor reports the death as 128 + the signal, and a
+    daemon the kernel started is gone with it."""
+    marker = f"{5000 + os.getpid() % 1000}.{signum}"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            enter_sandbox(policy_for(world), str(world / "scratch"), keep_fds=(write,))
+            subprocess.Popen(["sleep", marker], start_new_session=True)
+            os.write(write, f"{os.getpid()}\n".encode())
+            os.kill(os.getpid(), signum)
+            time.sleep(20)
+            os.write(write, b"survived its own signal\n")
+        finally:
+            os._exit(0)
+    os.close(write)
+    started = time.monotonic()
+    with os.fdopen(read) as f:
+        said = f.read().split("\n")
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    assert said == ["2", ""], said
+    assert code == 128 + signum and time.monotonic() - started < 15
+    deadline = time.monotonic() + 10
+    while _processes_with(marker.encode()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker.encode()) == [], "the kernel's daemon outlived it"
+
+
+def _python_for(uid: int) -> str | None:
+    """An interpreter that user ``uid`` may run: this one if it may, else the system's python3, else None.
+    (The sandbox module needs the standard library only.)"""
+    for candidate in (sys.executable, shutil.which("python3", path="/usr/bin:/bin")):
+        if candidate is None:
+            continue
+        # it must start itself again as that user (setpriv execs it before its capabilities are gone)
+        probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", candidate, "-c",
+                                "import ctypes, subprocess, sys; subprocess.run([sys.executable, '-c', ''], check=True)"],
+                               capture_output=True)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+UNPRIVILEGED_GRADER = """\
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
+sandbox = sys.modules["sandbox"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sandbox)
+problem = sandbox.sandbox_problem.__wrapped__()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(read)
+    sandbox.enter_sandbox(sandbox.SandboxPolicy(readonly=("/usr", "/bin", "/lib", "/lib64", "/etc")), sys.argv[2],
+                          keep_fds=(write,))
+    status = dict(line.rstrip("\\n").split(":\\t", 1) for line in open("/proc/self/status"))
+    os.write(write, json.dumps({"uid": status["Uid"].split(), "caps": [status[c] for c in sys.argv[3].split(",")],
+                                "nnp": status["NoNewPrivs"], "pid": os.getpid(), "cwd": os.getcwd(),
+                                "proc": sorted(p for p in os.listdir("/proc") if p.isdigit()),
+                                "files": sorted(os.listdir(".")), "seen": [p for p in sys.argv[4:] if os.path.lexists(p)]
+                                }).encode())
+    os._exit(0)
+os.close(write)
+with os.fdopen(read) as f:
+    inside = json.loads(f.read() or "null")
+print(json.dumps({"problem": problem, "grader_uid": os.getuid(), "inside": inside,
+                  "code": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}))
+"""
+
+
+def test_an_unprivileged_grader_process_sandboxes_its_kernels(world):
+    """A grader process that was never root (started as ``nobody`` by setpriv under a root test run, as itself
+    otherwise) finds the sandbox usable and its kernel isolated: the same uid, no capabilities, no_new_privs,
+    PID 2 of its own namespace, the scratch folder as its working directory, the course invisible."""
+    if os.geteuid() == 0:
+        python = _python_for(NOBODY)
+        if python is None:
+            pytest.fail("no Python interpreter that nobody may run (install python3)")
+        for path in [world / "scratch", *(world / "scratch").iterdir()]:
+            os.chown(path, NOBODY, NOBODY)
+        cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python]
+    else:
+        cmd = [sys.executable]
+    for switch, forbidden, fix in sandbox._USERNS_SWITCHES:
+        if os.path.exists(switch) and Path(switch).read_text().strip() == forbidden:
+            pytest.skip(f"this machine forbids user namespaces to non-root users ({switch}; {fix})")
+    hidden = [str(world / "course"), str(world / "other-scratch"), "/root", str(Path(sandbox.__file__).parent)]
+    proc = subprocess.run([*cmd, "-c", UNPRIVILEGED_GRADER, sandbox.__file__, str(world / "scratch"), ",".join(CAPS),
+                           *hidden], capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout)
+    uid = found["grader_uid"]
+    assert uid != 0 and found["problem"] is None and found["code"] == 0
+    inside = found["inside"]
+    assert inside is not None, "the sandboxed kernel sent nothing"
+    assert inside["uid"] == [str(uid)] * 4 and all(int(c, 16) == 0 for c in inside["caps"]) and inside["nnp"] == "1"
+    assert (inside["pid"], inside["proc"], inside["cwd"]) == (2, ["1", "2"], WORKDIR)
+    assert inside["files"] == ["data.csv", "softmax.ipynb"] and inside["seen"] == []
