@@ -286,7 +286,7 @@ def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, a
         text, problem = read_timestamp(staged / "timestamp.txt")
         if problem:
             raise _Refused(f"{shown}: {problem}; not collected (fix or delete it and collect again)")
-        if not any(p.name != "timestamp.txt" for p in staged.iterdir()):
+        if not any(p.is_file() for p in staged.rglob("*") if p != staged / "timestamp.txt"):
             raise _Refused(f"{shown}: nothing left to collect")
         (staged / "timestamp.txt").write_text(text or stamp)
     except _Refused as exc:

@@ -16,6 +16,7 @@ __all__ = ["printable", "id_problem", "name_problem"]
 #: Unicode categories never shown raw: controls, format characters (bidi overrides, zero-width), line and
 #: paragraph separators, surrogates (undecodable bytes of a file name) and unassigned code points.
 _HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: Longest student id accepted (nbgrader's gradebook column is VARCHAR(128)).
 MAX_ID = 128
 
@@ -34,6 +35,8 @@ def printable(name: object, keep_newlines: bool = False) -> str:
             out.append("\\\\")
         elif keep_newlines and ch == "\n":
             out.append(ch)
+        elif ch in _SHORT:
+            out.append(_SHORT[ch])
         elif _hidden(ch):
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
