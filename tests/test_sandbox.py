@@ -150,6 +150,7 @@ def test_default_view_holds_the_python_environment_but_not_the_repository():
     assert str(repo / "course_utils") in shown and str(repo) not in shown
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_view_is_the_allow_list_only(world):
     marker = Path(tempfile.mkdtemp(prefix="host-tmp-marker-"))  # in the machine's /tmp
     home = Path.home()
@@ -186,6 +187,7 @@ def test_view_is_the_allow_list_only(world):
     assert all(v.startswith(HOME + "/") for k, v in found["env"].items() if k not in ("HOME", "TMPDIR"))
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_hidden_paths_inside_a_shown_tree_are_empty(world):
     policy = policy_for(world, readonly=(*default_readonly(), str(world / "shown")),
                         hide=(str(world / "shown/solutions"),))
@@ -203,6 +205,7 @@ def test_hidden_paths_inside_a_shown_tree_are_empty(world):
     assert found == {"solutions": [], "pkg": "imported inside"}
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_system_and_python_environment_read_only_but_importable(world):
     import course_utils
     import numpy
@@ -224,6 +227,7 @@ def test_system_and_python_environment_read_only_but_importable(world):
     assert found["plot"] > 0  # written in the working directory
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_nothing_a_kernel_writes_persists(world):
     name = f"sandbox-persist-{os.getpid()}"
     places = [WORKDIR, "/tmp", HOME, "/dev/shm", "/var/tmp"]
@@ -247,6 +251,7 @@ def test_nothing_a_kernel_writes_persists(world):
                 if os.path.exists(os.path.join(p, name))]
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_a_kernel_cannot_fill_the_disk(world):
     big = world / "scratch" / "big.bin"
     big.write_bytes(os.urandom(3 * 2**20))  # the submission's own files always fit, whatever their size
@@ -317,12 +322,14 @@ def network_probe(addresses):
     return probe
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_no_network_but_unix_sockets_in_kept_folder(world, servers):
     found = in_sandbox(network_probe(servers), policy_for(world), str(world / "scratch"))
     assert found["unix"] == "pong"
     assert found["tcp"] != "pong" and found["abstract"] != "pong"
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_root_grader_runs_kernels_unprivileged_with_no_way_back(world):
     def probe():
         found = {"status": status_of(), "pid": os.getpid()}
@@ -350,6 +357,7 @@ def test_root_grader_runs_kernels_unprivileged_with_no_way_back(world):
     assert (world / "scratch/data.csv").stat().st_uid == os.geteuid()  # the grader's files stay the grader's
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_limits_are_applied_in_the_kernel_itself(world):
     with open("/proc/self/status") as f:  # the forked child starts with this process's address space
         size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
@@ -403,6 +411,7 @@ def _processes_with(marker):
     return found
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_other_kernels_are_invisible_and_nothing_outlives_a_kernel(world):
     """Kernel A runs (and leaves a daemon behind that escaped its process group) while kernel B looks for it
     through /proc and signals; once A exits, nothing it started is left."""
@@ -487,6 +496,7 @@ def _wait_until_ready(client, seconds=120):
     raise TimeoutError("the sandboxed kernel never answered")
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world, tmp_path):
     """A real IPython kernel forked from a warm process (as the zygote makes them) and sandboxed, driven
     from outside over its Unix sockets in the kept folder."""
@@ -522,6 +532,7 @@ def test_ipykernel_starts_in_the_sandbox_and_runs_the_course_stack(world, tmp_pa
     assert "".join(printed).split() == [WORKDIR, HOME + "/.config/matplotlib", "True", "1", "True"]
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_grader_that_is_not_root_gets_the_same_isolation(world, servers):
     """Under a root grader the child first becomes ``nobody`` (so this machine's root-only Python folder is not
     shown: the probe uses modules already imported, and a package of its own); under a grader that is not root
@@ -556,6 +567,7 @@ def test_grader_that_is_not_root_gets_the_same_isolation(world, servers):
     assert found["network"]["unix"] == "pong" and "pong" not in (found["network"]["tcp"], found["network"]["abstract"])
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_kept_folder_under_tmp_shows_only_the_way_to_it(world):
     kernel_dir = Path(tempfile.mkdtemp(prefix="kernels-"))
     try:
@@ -566,6 +578,7 @@ def test_kept_folder_under_tmp_shows_only_the_way_to_it(world):
     assert sorted(found) == ways_through_tmp(kernel_dir, *default_readonly())
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_a_submitted_symbolic_link_leads_nowhere(world):
     """A link in the scratch folder to a file of the machine: the file is not handed to the kernel's uid,
     and inside the link points into the sandbox's view, where the file does not exist."""
@@ -582,6 +595,7 @@ def test_a_submitted_symbolic_link_leads_nowhere(world):
     assert target.stat().st_uid == os.geteuid() and target.read_text() == "grades"
 
 
+@pytest.mark.slow  # enters a sandbox
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_kernel_that_signals_itself_dies_as_it_would_outside(world, signum):
     """``os.kill(os.getpid(), 9)`` ends a sandboxed kernel at once (PID 1 of a namespace would ignore it:
@@ -656,6 +670,7 @@ print(json.dumps({"problem": problem, "grader_uid": os.getuid(), "inside": insid
 """
 
 
+@pytest.mark.slow  # enters a sandbox
 def test_an_unprivileged_grader_process_sandboxes_its_kernels(world):
     """A grader process that was never root (started as ``nobody`` by setpriv under a root test run, as itself
     otherwise) finds the sandbox usable and its kernel isolated: the same uid, no capabilities, no_new_privs,
