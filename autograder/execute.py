@@ -30,12 +30,14 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+
+from course_utils import editions
 
 from .forkserver import ForkExecute, KernelLaunch, start_zygote
 
@@ -165,7 +167,7 @@ def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
     watchdog = _Watchdog(limits.notebook_timeout)
     ep = ForkExecute(timeout=limits.cell_timeout, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
                      shutdown_kernel="immediate", kernel_env=_kernel_env(scratch),
-                     launch=KernelLaunch(limits.memory_bytes, job.sandbox.here() if job.sandbox else None,
+                     launch=KernelLaunch(limits.memory_bytes, _kernel_policy(job.sandbox, job.assignment),
                                        watchdog.watch))
     status, notes = Status.OK, []
     try:
@@ -197,8 +199,32 @@ def fail_grade_cells(nb, finished: set[int], reason: str) -> None:
 
 def _kernel_env(scratch: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV or k.startswith("LC_")}
-    return env | {"HOME": scratch, "NBGRADER_EXECUTION": "autograde", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    return env | {"HOME": scratch, "NBGRADER_EXECUTION": "autograde", "SOFTMAX_GRADER_KERNEL": "1",
+                  "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                   "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _kernel_policy(policy, assignment: str):
+    """``policy`` for a kernel of ``assignment``: it sees ``course_utils`` as the files that assignment may read
+    (``course_utils.editions.kernel_files``: the checks' run half and what the course lends, no reference and no
+    judge), and nothing of the ``autograder`` package (the grader judges in its own process)."""
+    if policy is None:
+        return None
+    here = policy.here()
+    return replace(here, shown=(*here.shown, (str(editions.ROOT), _kernel_view(assignment))),
+                   hide=(*here.hide, str(Path(__file__).resolve().parent)))
+
+
+@functools.cache
+def _kernel_view(assignment: str) -> str:
+    """A folder (one per assignment and grading process) holding copies of the assignment's kernel files."""
+    folder = Path(tempfile.mkdtemp(prefix=f"kernel-view-{assignment}-"))
+    folder.chmod(0o755)  # the kernel's own uid reads it
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    for rel in editions.kernel_files(assignment):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(editions.ROOT / rel, folder / rel)
+    return str(folder)
 
 
 class _Watchdog:

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from .collect import read_timestamp
 from .course import NOTES_FILE, Course, CourseError
+from .judge import judge_notebook
 from .execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
 from .executors import Executor, LocalExecutor
 from .gradebook_db import gradebook_bytes
@@ -222,7 +223,7 @@ class _Recorder:
             if nb.executed is None:
                 _blank_release(self.course, job.assignment, name, dest, nb.notes[-1])
             else:
-                (dest / name).write_bytes(nb.executed)
+                (dest / name).write_bytes(judge_notebook(nb.executed))
             notes = [n for n in pre if n.startswith(f"{name}: ")] + nb.notes
             results.append(Result(job.student, job.assignment, name, nb.status, nb.seconds, notes))
         return results

@@ -87,6 +87,8 @@ class SandboxPolicy:
     ``readonly``: paths shown read-only at their own place (None: :func:`default_readonly` of the machine the
     kernel runs on, so a policy built by a coordinator fits a Dask worker laid out differently);
     ``hide``: paths inside those, shown empty;
+    ``shown``: (path, folder) pairs: ``path`` shows ``folder``'s content read-only instead of its own (a grading
+    kernel sees the package ``course_utils`` as the files its assignment may read: ``course_utils.editions``);
     ``keep``: paths shown read-write at their own place and handed to the kernel's uid, e.g.
     ``dataclasses.replace(policy, keep=(kernel_dir,))`` for the folder of its connection file and sockets
     (one under /tmp makes the private /tmp show the folders leading to it, and nothing else);
@@ -99,6 +101,7 @@ class SandboxPolicy:
     tmp_bytes: int = 512 * 2**20
     readonly: tuple[str, ...] | None = None
     hide: tuple[str, ...] = ()
+    shown: tuple[tuple[str, str], ...] = ()
     keep: tuple[str, ...] = ()
     uid: int | None = None
 
@@ -255,6 +258,7 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
                 ops.append((path, "symlink", os.readlink(path)))
             elif os.path.lexists(path):
                 ops.append((path, kind, "/old" + os.path.realpath(path)))
+    ops += [(os.path.abspath(path), "ro", "/old" + os.path.realpath(folder)) for path, folder in policy.shown]
     return sorted(ops, key=lambda op: (op[0].count("/"), op[1] == "hide"))
 
 

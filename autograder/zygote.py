@@ -19,9 +19,11 @@ import traceback
 
 __all__ = ["PRELOAD", "serve", "prepare_kernel", "main"]
 
-#: Imported once by the zygote: the kernel itself and what the course notebooks import.
-PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "matplotlib.pyplot", "sympy",
-           "tqdm.auto", "course_utils.grading", "course_utils.data", "course_utils.network", "course_utils.plots")
+#: Imported once by the zygote: the kernel itself and what the course notebooks import, of ``course_utils`` only
+#: modules every grading kernel may see (``course_utils.editions.COMMON``): never a reference or a judge.
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "matplotlib.pyplot", "sympy", "scipy.special",
+           "tqdm.auto", "course_utils.grading.run", "course_utils.data", "course_utils.toolkit", "course_utils.plots",
+           "course_utils.gradcheck")
 
 
 def serve() -> None:
