@@ -1,6 +1,7 @@
 """Notebook 3 — the softmax Jacobian.
 
-``d s_i / d z_j = s_i (delta_ij - s_j)``, i.e. ``J = diag(s) - s s^T`` with ``s = softmax(z)``.
+``d s_i / d z_j = s_i (delta_ij - s_j)``, i.e. ``J = diag(s) - s s^T`` with ``s = softmax(z)``; one entry as a
+SymPy expression with :func:`jacobian_entry`.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from ._checks import as_float_array
 from .softmax import softmax
 
-__all__ = ["softmax_jacobian"]
+__all__ = ["softmax_jacobian", "jacobian_entry"]
 
 
 def softmax_jacobian(z) -> np.ndarray:
@@ -25,3 +26,16 @@ def softmax_jacobian(z) -> np.ndarray:
     idx = np.arange(s.shape[-1])
     J[..., idx, idx] += s
     return J
+
+
+def jacobian_entry(i: int, j: int, K: int):
+    """``d s_i / d z_j`` as a SymPy expression in the symbols ``z0, ..., z{K-1}`` (``0 <= i, j < K``).
+
+    Differentiates ``s_i = exp(z_i) / sum_k exp(z_k)`` with ``sp.diff`` (unsimplified); SymPy is imported only
+    when this is called.
+    """
+    import sympy as sp
+
+    z = sp.symbols(f"z0:{K}", real=True)
+    s_i = sp.exp(z[i]) / sum(sp.exp(zk) for zk in z)
+    return sp.diff(s_i, z[j])

@@ -141,3 +141,18 @@ def test_sympy_jacobian_agrees_with_numeric_at_a_point():
     J_sym = np.array(sp.Matrix(s).jacobian(zs).subs(point).evalf(30), dtype=float)
     z = np.array([k / 3 for k in range(4)])
     np.testing.assert_allclose(softmax_jacobian(z), J_sym, rtol=1e-14, atol=1e-17)
+
+
+@pytest.mark.parametrize("K,i,j", [(1, 0, 0), (3, 0, 0), (3, 2, 1), (4, 1, 3)])
+def test_jacobian_entry_is_the_partial_derivative_in_z0_to_zK(K, i, j):
+    """The symbolic reference the jacobian_entry check evaluates: d s_i / d z_j in z0..z{K-1}, by finite differences
+    of SciPy's softmax at random points."""
+    from course_utils.jacobian import jacobian_entry
+
+    expr = jacobian_entry(i, j, K)
+    zs = sorted(expr.free_symbols, key=str)
+    assert {str(v) for v in zs} <= {f"z{k}" for k in range(K)} and not expr.has(sp.Derivative)
+    f = sp.lambdify(zs, expr, "numpy")
+    for z in RNG.normal(scale=1.5, size=(3, K)):
+        values = {f"z{k}": z[k] for k in range(K)}
+        assert np.isclose(f(*(values[str(v)] for v in zs)), fd_jacobian(z)[i, j], rtol=1e-7, atol=1e-10)
