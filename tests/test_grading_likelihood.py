@@ -1,18 +1,29 @@
-"""Tests for the notebook-2 grading checks (``course_utils.grading.likelihood``).
+"""Tests for the notebook-2 checks: run half ``course_utils.grading.likelihood``, judge half
+``course_utils.judging.likelihood``.
 
 The "students" are plain NumPy written here: the solution notebook's bodies must pass every check; the
 usual mistakes (binary cross-entropy, sums instead of means, 0 * log 0, an epsilon, a flipped or unscaled
-gradient, delegating) must fail the intended check with a message that names the mistake.
+gradient) must fail the intended check with a message that names the mistake. Called here, outside a grading
+kernel, a check judges at once; the same verdict must come out of the grade cells' display outputs
+(``judge_cell``, the grader's way) and out of JSON-recorded expected values (the student kit's way).
 """
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.special
+from check_harness import kernel_outputs, kit_verdict, notebook_cells
 
 from course_utils import likelihood as course_likelihood
-from course_utils.grading import GradingError
 from course_utils.grading import likelihood as check
+from course_utils.judging import GradingError
+from course_utils.judging import likelihood as judge
+from course_utils.judging.cells import judge_cell
+
+NOTEBOOK = "solutions/02_likelihood/likelihood.ipynb"
 
 ONE_HOT_CHECKS = [check.one_hot_examples, check.one_hot_shapes]
 PROBS_CHECKS = [check.election_table, check.zero_probability, check.probs_batches]
@@ -205,6 +216,8 @@ def test_epsilon_instead_of_inf():
     check.election_table(eps)
     with pytest.raises(GradingError, match=r"must be inf: the true class has probability 0.*got 27\.63"):
         check.zero_probability(eps)
+    with pytest.raises(GradingError, match=r"must be inf: the true class has probability 0.*got 27\.63"):
+        kit_verdict(judge, check.zero_probability, eps)           # the recorded inf, through JSON
 
 
 def test_column_indexing_bug():
@@ -271,25 +284,13 @@ def test_gradient_without_the_targets_sum_is_caught():
         check.soft_ce_grad_values(forgot_sum)
 
 
-# ----------------------------------------------------------------------------------- delegating students
-DELEGATES = {
-    "one_hot": (ONE_HOT_CHECKS, lambda y, c: course_likelihood.one_hot(y, c), "course_utils.likelihood"),
-    "cross_entropy_from_probs": (PROBS_CHECKS, lambda p, y: course_likelihood.cross_entropy_from_probs(p, y),
-                                 "course_utils.likelihood"),
-    "soft_cross_entropy": (SOFT_CHECKS, lambda p, t: course_likelihood.soft_cross_entropy(p, t),
-                           "course_utils.likelihood"),
-    "smooth_labels": (SMOOTH_CHECKS, lambda Y, e: course_likelihood.smooth_labels(Y, e), "course_utils.likelihood"),
-    "soft_cross_entropy_grad": (GRAD_CHECKS, lambda p, t: course_likelihood.soft_cross_entropy_grad(p, t),
-                                "course_utils.likelihood"),
-}
-
-
-@pytest.mark.parametrize("name", list(DELEGATES))
-def test_delegating_to_the_reference_fails(name):
-    checks, student, culprit = DELEGATES[name]
-    for chk in checks:
-        with pytest.raises(GradingError, match=rf"^{name} must be your own NumPy code, but it called {culprit}"):
-            chk(student)
+# ------------------------------------------------------------------------------------ library students
+def test_library_softmax_inside_a_loss_is_refused():
+    def through_scipy(probs, targets):        # SciPy's special functions do not belong in the student's loss
+        return float(-(np.asarray(targets) * scipy.special.log_softmax(np.log(probs), axis=1)).sum(axis=1).mean())
+    with pytest.raises(GradingError, match=r"^soft_cross_entropy must be your own NumPy code, but it called "
+                                           r"scipy\.special"):
+        check.soft_ce_values(through_scipy)
 
 
 # ------------------------------------------------------------------------------------- broken students
@@ -326,7 +327,9 @@ def test_crash_and_text_are_reported(chk, name):
             return np.full((len(args[0]), args[1]), "a")
         return np.full(np.shape(args[0]), "a") if name in ("smooth_labels", "soft_cross_entropy_grad") else "loss"
 
-    with pytest.raises(GradingError, match=r"dtype <U"):
+    loss = name in ("cross_entropy_from_probs", "soft_cross_entropy")
+    with pytest.raises(GradingError, match=r"must be a number; got dtype <U4$" if loss else
+                       r"^the result was a ndarray, not numbers$"):
         chk(text)
 
 
@@ -339,3 +342,125 @@ def test_inputs_mutated_by_the_student_do_not_affect_the_expected_values():
 
     for chk in SOFT_CHECKS:
         chk(mutating)
+
+
+# ----------------------------------------------------------------------- the two halves, as they travel
+SOLUTION_CELLS = ("one_hot", "cross_entropy_from_probs", "soft_cross_entropy", "smooth_labels",
+                  "soft_cross_entropy_grad")
+
+
+def _solution_namespace(cells: dict) -> dict:
+    ns = {"np": np}
+    for gid in SOLUTION_CELLS:
+        exec(compile(cells[gid], f"<{gid}>", "exec"), ns)  # noqa: S102 — our own notebook
+    return ns
+
+
+def _grade_cells(cells: dict) -> dict:
+    return {gid: src for gid, src in cells.items() if gid and "from course_utils.grading import likelihood" in src}
+
+
+def test_every_grade_cell_passes_when_judged_from_its_outputs(monkeypatch):
+    """The solution's grade cells, run as in the grading kernel (visible and hidden calls), hand back results only;
+    judged from those display outputs and the cell's source they pass, and each check reported once."""
+    cells = notebook_cells(NOTEBOOK)
+    ns = _solution_namespace(cells)
+    grade = _grade_cells(cells)
+    assert len(grade) == 7
+    for gid, source in grade.items():
+        outputs = kernel_outputs(source, ns, monkeypatch)
+        assert outputs and all(o["output_type"] == "display_data" for o in outputs), gid
+        assert judge_cell(source, outputs) is None, gid
+
+
+MUTANTS = {  # grade cell -> (student function name, wrong version)
+    "test_one_hot": ("one_hot", lambda y, c: np.eye(int(np.max(y)) + 1)[y]),
+    "test_cross_entropy_from_probs": ("cross_entropy_from_probs",
+                                      lambda p, y: float(-np.log(np.asarray(p)[np.arange(len(y)), y]).sum())),
+    "test_cross_entropy_from_probs_zero": ("cross_entropy_from_probs", lambda p, y: float(
+        -np.log(np.asarray(p)[np.arange(len(y)), y] + 1e-12).mean())),
+    "test_soft_cross_entropy": ("soft_cross_entropy", lambda p, t: soft_cross_entropy(p, t) * len(p)),
+    "test_soft_cross_entropy_zeros": ("soft_cross_entropy", lambda p, t: float(
+        -(np.asarray(t) * np.log(np.asarray(p))).sum(axis=1).mean())),
+    "test_smooth_labels": ("smooth_labels", lambda Y, eps: np.asarray(Y) + eps / np.shape(Y)[1]),
+    "test_soft_cross_entropy_grad": ("soft_cross_entropy_grad", lambda p, t: np.asarray(t) - np.asarray(p)),
+}
+
+
+@pytest.mark.parametrize("gid", list(MUTANTS))
+def test_a_wrong_function_gets_the_same_message_from_its_outputs(gid, monkeypatch):
+    """A mistake judged from the kernel's display outputs gives the sentence the check gives when called here."""
+    cells = notebook_cells(NOTEBOOK)
+    ns = _solution_namespace(cells)
+    name, wrong = MUTANTS[gid]
+    ns[name] = wrong
+    source = _grade_cells(cells)[gid]
+    with pytest.raises(GradingError) as here:
+        exec(compile(source, "<grade cell>", "exec"), dict(ns))  # noqa: S102 — our own grade cell
+    message = judge_cell(source, kernel_outputs(source, ns, monkeypatch))
+    assert message == str(here.value)
+
+
+def test_a_check_that_never_reported_fails_the_cell(monkeypatch):
+    source = _grade_cells(notebook_cells(NOTEBOOK))["test_one_hot"]
+    outputs = kernel_outputs(source, {"np": np}, monkeypatch)      # one_hot is not defined: NameError
+    assert judge_cell(source, outputs) == ("one_hot_examples never reported its results: the cell stopped with "
+                                           "NameError: name 'one_hot' is not defined")
+
+
+STUDENTS = {"one_hot": one_hot, "cross_entropy_from_probs": cross_entropy_from_probs,
+            "soft_cross_entropy": soft_cross_entropy, "smooth_labels": smooth_labels,
+            "soft_cross_entropy_grad": soft_cross_entropy_grad}
+CHECK_FUNCTION = {**dict.fromkeys(_ids(ONE_HOT_CHECKS), "one_hot"),
+                  **dict.fromkeys(_ids(PROBS_CHECKS), "cross_entropy_from_probs"),
+                  **dict.fromkeys(_ids(SOFT_CHECKS), "soft_cross_entropy"),
+                  **dict.fromkeys(_ids(SMOOTH_CHECKS), "smooth_labels"),
+                  **dict.fromkeys(_ids(GRAD_CHECKS), "soft_cross_entropy_grad")}
+
+
+KIT_CALLS = [(name, params) for name in check.__all__[2:] for params in ({}, {"seed": 0})
+             if not (params and name in ("one_hot_examples", "election_table"))]      # these two take no seed
+
+
+@pytest.mark.parametrize("name,params", KIT_CALLS, ids=[f"{n}{p}" for n, p in KIT_CALLS])
+def test_recorded_expected_values_give_the_same_verdict(name, params):
+    """With the reference's values recorded through JSON (the kit's way) the solution passes and a wrong function
+    gets the same message as here."""
+    chk, right = getattr(check, name), STUDENTS[CHECK_FUNCTION[name]]
+    kit_verdict(judge, chk, right, **params)
+
+    def wrong(*args):
+        return np.asarray(right(*args)) * 3 + 1
+
+    with pytest.raises(GradingError) as here:
+        chk(wrong, **params)
+    with pytest.raises(GradingError) as kit:
+        kit_verdict(judge, chk, wrong, **params)
+    assert str(kit.value) == str(here.value)
+
+
+def test_every_check_is_tested_and_judged():
+    checks = ONE_HOT_CHECKS + PROBS_CHECKS + SOFT_CHECKS + SMOOTH_CHECKS + GRAD_CHECKS
+    assert set(check.__all__[2:]) == set(_ids(checks)) == set(judge.REFERENCES)
+    assert all(callable(getattr(judge, name)) for name in judge.REFERENCES)
+
+
+def test_targets_are_the_lectures_numbers():
+    """The run half builds one-hot and smoothed targets with plain NumPy: exactly the values the cases name."""
+    cases = check.smooth_labels_values.cases()
+    np.testing.assert_array_equal(cases[0].args[0], [[0, 0, 1], [0, 1, 0], [1, 0, 0]])
+    assert cases[0].args[0].dtype == np.float64
+    smoothed = check.soft_ce_grad_values.cases()[1].args[1]
+    np.testing.assert_allclose(smoothed, [[1 - 0.3 + 0.1, 0.1, 0.1]], rtol=0, atol=1e-15)
+    soft = check.soft_ce_values.cases()[1].args[1]
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    assert soft.max() == pytest.approx(0.9 + 0.1 / 3, abs=1e-15) and soft.min() == pytest.approx(0.1 / 3, abs=1e-15)
+
+
+def test_the_run_half_imports_no_reference_and_no_judge():
+    code = ("import sys, course_utils.grading.likelihood\n"
+            "bad = [m for m in sys.modules if m.startswith('course_utils.judging') or m in {"
+            "'course_utils.' + r for r in ('softmax', 'likelihood', 'jacobian', 'stability', 'network', 'training')}]\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -1,23 +1,29 @@
-"""Tests for the notebook-4 grading checks (``course_utils.grading.stability``).
+"""Tests for the notebook-4 checks: run half ``course_utils.grading.stability``, judge half
+``course_utils.judging.stability``.
 
 The solution's implementations (copied from solutions/04_stability) must pass every check, on the visible
 and the hidden seeds; the typical wrong versions each fail the check meant for them with a readable message
-and pass the others (one requirement per grade cell); delegating to the course reference or to SciPy fails;
-a bug in logsumexp or log_softmax costs no points in the checks of the later functions that call them.
+and pass the others (one requirement per grade cell); delegating to SciPy fails; a bug in logsumexp or
+log_softmax costs no points in the checks of the later functions that call them (they are lent SciPy-based
+versions). The verdicts are the same when judged from the grade cells' display outputs (the grader's way) and
+from JSON-recorded expected values (the student kit's way).
 """
 from __future__ import annotations
 
-import json
+import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.special
+from check_harness import kernel_outputs, kit_verdict, notebook_cells
 
-from course_utils import likelihood, stability
-from course_utils.grading import GradingError
 from course_utils.grading import stability as check
+from course_utils.judging import GradingError
+from course_utils.judging import stability as judge
+from course_utils.judging.cells import judge_cell
+
+SOLUTION = "solutions/04_stability/stability.ipynb"
 
 LSE_CHECKS = [check.logsumexp_values, check.logsumexp_axis, check.logsumexp_large, check.logsumexp_dtype,
               check.logsumexp_masked]
@@ -323,26 +329,23 @@ def test_a_bug_in_log_softmax_costs_points_only_in_its_own_checks():
 
 
 # ------------------------------------------------------------------------------ delegating students
+def scipy_cross_entropy(logits, y):
+    return float(-scipy.special.log_softmax(logits, axis=1)[np.arange(len(y)), y].mean())
+
+
 DELEGATES = [
-    (LSE_CHECKS, "logsumexp", lambda z, axis=-1, keepdims=False: stability.logsumexp(z, axis, keepdims),
-     "course_utils.stability.logsumexp"),
     (LSE_CHECKS, "logsumexp", lambda z, axis=-1, keepdims=False: scipy.special.logsumexp(z, axis=axis,
-                                                                                        keepdims=keepdims),
-     "scipy.special"),
-    (LSM_CHECKS, "log_softmax", lambda z, axis=-1: stability.log_softmax(z, axis),
-     "course_utils.stability.log_softmax"),
-    (LSM_CHECKS, "log_softmax", lambda z, axis=-1: scipy.special.log_softmax(z, axis=axis), "scipy.special"),
-    (CE_CHECKS, "stable_cross_entropy", likelihood.cross_entropy, "course_utils.likelihood.cross_entropy"),
+                                                                                        keepdims=keepdims)),
+    (LSM_CHECKS, "log_softmax", lambda z, axis=-1: scipy.special.log_softmax(z, axis=axis)),
+    (CE_CHECKS, "stable_cross_entropy", scipy_cross_entropy),
 ]
 
 
-@pytest.mark.parametrize("checks,name,student,culprit", DELEGATES,
-                         ids=["lse-course", "lse-scipy", "lsm-course", "lsm-scipy", "ce-course"])
-def test_delegating_fails_every_check(checks, name, student, culprit):
+@pytest.mark.parametrize("checks,name,student", DELEGATES, ids=["lse-scipy", "lsm-scipy", "ce-scipy"])
+def test_delegating_fails_every_check(checks, name, student):
     for chk in checks:
-        with pytest.raises(GradingError, match=rf"^{name} must be your own NumPy code, but it called") as info:
+        with pytest.raises(GradingError, match=rf"^{name} must be your own NumPy code, but it called scipy\.special"):
             chk(student)
-        assert culprit in str(info.value)
 
 
 @pytest.mark.parametrize("chk", LSE_CHECKS + LSM_CHECKS + CE_CHECKS, ids=_ids(LSE_CHECKS + LSM_CHECKS + CE_CHECKS))
@@ -353,8 +356,9 @@ def test_unanswered_and_missing_return(chk):
         chk(returns_none)
 
 
-def test_every_check_is_tested():
-    assert set(check.__all__) == {c.__name__ for c in LSE_CHECKS + LSM_CHECKS + CE_CHECKS}
+def test_every_check_is_tested_and_judged():
+    assert set(check.__all__) == {c.__name__ for c in LSE_CHECKS + LSM_CHECKS + CE_CHECKS} == set(judge.REFERENCES)
+    assert all(callable(getattr(judge, name)) for name in judge.REFERENCES)
 
 
 # ------------------------------------------------------------------------ the notebook's own solutions
@@ -366,12 +370,7 @@ HIDDEN = {check.logsumexp_values: [20], check.logsumexp_axis: [21], check.logsum
 
 def test_notebook_solutions_pass_every_check():
     """The solution cells of solutions/04_stability, executed as they stand, pass every check (hidden seeds too)."""
-    path = Path(__file__).resolve().parent.parent / "solutions" / "04_stability" / "stability.ipynb"
-    cells = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
-             for c in json.loads(path.read_text())["cells"]}
-    ns = {"np": np}
-    for gid in ("logsumexp", "log_softmax", "stable_cross_entropy"):
-        exec(compile(cells[gid], f"<{gid}>", "exec"), ns)  # noqa: S102 — our own notebook
+    ns = _solution_namespace()
     student = {**dict.fromkeys(LSE_CHECKS, ns["logsumexp"]), **dict.fromkeys(LSM_CHECKS, ns["log_softmax"]),
                **dict.fromkeys(CE_CHECKS, ns["stable_cross_entropy"])}
     for chk, seeds in HIDDEN.items():
@@ -381,3 +380,117 @@ def test_notebook_solutions_pass_every_check():
     check.logsumexp_large(ns["logsumexp"], scale=1e4, seed=22)
     check.log_softmax_stable(ns["log_softmax"], scale=1e4, seed=26)
     check.cross_entropy_large(ns["stable_cross_entropy"], scale=1e4, seed=29)
+
+
+# ----------------------------------------------------------------------- the two halves, as they travel
+def _solution_namespace() -> dict:
+    cells, ns = notebook_cells(SOLUTION), {"np": np}
+    for gid in ("logsumexp", "log_softmax", "stable_cross_entropy"):
+        exec(compile(cells[gid], f"<{gid}>", "exec"), ns)  # noqa: S102 — our own notebook
+    return ns
+
+
+def _grade_cells() -> dict:
+    return {gid: src for gid, src in notebook_cells(SOLUTION).items()
+            if gid and "from course_utils.grading import stability" in src}
+
+
+def test_every_grade_cell_passes_when_judged_from_its_outputs(monkeypatch):
+    """The solution's grade cells, run as in the grading kernel (visible and hidden calls), hand back results only;
+    judged from those display outputs and the cell's source they pass."""
+    ns, grade = _solution_namespace(), _grade_cells()
+    assert len(grade) == 11
+    for gid, source in grade.items():
+        outputs = kernel_outputs(source, ns, monkeypatch)
+        assert outputs and all(o["output_type"] == "display_data" for o in outputs), gid
+        assert judge_cell(source, outputs) is None, gid
+
+
+def vector_keepdims_logsumexp(z, axis=-1, keepdims=False):
+    """Right for batches, but a vector gives shape (1,) instead of a single number."""
+    out = good_logsumexp(z, axis, keepdims)
+    return out.reshape(1) if np.ndim(out) == 0 else out
+
+
+def zero_d_cross_entropy(logits, y):
+    return np.asarray(good_cross_entropy(logits, y))
+
+
+MUTANTS = {  # grade cell -> (student function name, wrong version, what the message says)
+    "test_logsumexp_values": ("logsumexp", sum_of_logs_logsumexp, r"is wrong: expected 0\.6931"),
+    "test_logsumexp_axis": ("logsumexp", last_axis_logsumexp, r"has shape \(4,\), expected \(3,\)"),
+    "test_logsumexp_large": ("logsumexp", naive_logsumexp, r"is wrong: expected 1002\.4076, got inf"),
+    "test_logsumexp_dtype": ("logsumexp", float64_logsumexp, r"has dtype float64, expected float32"),
+    "test_logsumexp_masked": ("logsumexp", nan_on_masked_row_logsumexp, r"must give -inf .* not NaN"),
+    "test_log_softmax_values": ("log_softmax", flat_log_softmax, r"^log_softmax raised ValueError"),
+    "test_log_softmax_stability": ("log_softmax", log_of_softmax, r"is -inf at index 1, but the answer is -1000"),
+    "test_log_softmax_dtype": ("log_softmax", lambda z, axis=-1: good_log_softmax(np.asarray(z, dtype=float), axis),
+                               r"has dtype float64, expected float32"),
+    "test_cross_entropy_values": ("stable_cross_entropy", zero_d_cross_entropy, r"as a float; got ndarray$"),
+    "test_cross_entropy_large": ("stable_cross_entropy", naive_cross_entropy, r"contains NaN"),
+    "test_cross_entropy_dtype": ("stable_cross_entropy", summed_cross_entropy, r"is wrong"),
+}
+
+
+@pytest.mark.parametrize("gid", list(MUTANTS))
+def test_a_wrong_function_gets_the_same_message_from_its_outputs(gid, monkeypatch):
+    """A mistake judged from the kernel's display outputs (through JSON) gives the sentence the check gives here;
+    a single number keeps its shape and type on the way (a float is not an array of shape (1,))."""
+    ns = _solution_namespace()
+    name, wrong, says = MUTANTS[gid]
+    ns[name] = wrong
+    source = _grade_cells()[gid]
+    with pytest.raises(GradingError, match=says) as here:
+        exec(compile(source, "<grade cell>", "exec"), dict(ns))  # noqa: S102 — our own grade cell
+    assert judge_cell(source, kernel_outputs(source, ns, monkeypatch)) == str(here.value)
+
+
+def test_a_vector_must_give_a_single_number():
+    with pytest.raises(GradingError, match=r"^logsumexp\(\[0, 0\]\) has shape \(1,\), expected \(\)$"):
+        check.logsumexp_values(vector_keepdims_logsumexp)
+    with pytest.raises(GradingError, match=r"^logsumexp\(\[0, 0\]\) has shape \(1,\), expected \(\)$"):
+        kit_verdict(judge, check.logsumexp_values, vector_keepdims_logsumexp)
+    check.logsumexp_axis(vector_keepdims_logsumexp)                 # batches only: right
+
+
+KIT_CALLS = [(chk, student) for checks, student in ((LSE_CHECKS, good_logsumexp), (LSM_CHECKS, good_log_softmax),
+                                                    (CE_CHECKS, good_cross_entropy)) for chk in checks]
+
+
+@pytest.mark.parametrize("chk,student", KIT_CALLS, ids=[c.__name__ for c, _ in KIT_CALLS])
+def test_recorded_expected_values_give_the_same_verdict(chk, student):
+    """With the reference's values recorded through JSON (the kit's way) the solution passes, and a wrong
+    function gets the same message as here."""
+    kit_verdict(judge, chk, student)
+
+    def wrong(*args, **kwargs):
+        return student(*args, **kwargs) * 1.001
+
+    with pytest.raises(GradingError) as here:
+        chk(wrong)
+    with pytest.raises(GradingError) as kit:
+        kit_verdict(judge, chk, wrong)
+    assert str(kit.value) == str(here.value)
+
+
+def test_earlier_functions_are_lent_only_while_checked():
+    """While stable_cross_entropy is checked its logsumexp and log_softmax are SciPy's; the notebook's are back
+    afterwards, and a name the notebook never defined is gone again."""
+    seen = []
+    ns = {"np": np}
+    exec(compile("def stable_cross_entropy(logits, y):\n    seen.append((logsumexp, log_softmax))\n"  # noqa: S102
+                 "    return float(-log_softmax(logits, axis=1)[np.arange(len(y)), y].mean())\n", "<nb>", "exec"), ns)
+    ns["seen"], ns["log_softmax"] = seen, "mine"
+    check.cross_entropy_values(ns["stable_cross_entropy"])
+    assert seen and all(lse.__wrapped__ is check.lent.logsumexp and lsm.__wrapped__ is check.lent.log_softmax
+                        for lse, lsm in seen)
+    assert ns["log_softmax"] == "mine" and "logsumexp" not in ns
+
+
+def test_the_run_half_imports_no_reference_and_no_judge():
+    code = ("import sys, course_utils.grading.stability\n"
+            "bad = [m for m in sys.modules if m.startswith('course_utils.judging') or m in {"
+            "'course_utils.' + r for r in ('softmax', 'likelihood', 'jacobian', 'stability', 'network', 'training')}]\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
