@@ -1,24 +1,34 @@
-"""Tests for the notebook-5 grading checks (``course_utils.grading.network``).
+"""Tests for the notebook-5 checks: run half ``course_utils.grading.network``, judge half
+``course_utils.judging.network``.
 
 The solution notebook's bodies (copied from solutions/05_network) must pass every check, on the visible and
 the hidden seeds; the usual mistakes (no bias, gating ReLU by dout, exp-then-log of log-probabilities, a
 summed gradient, a forgotten penalty gradient, L1 written as L2, rebinding instead of updating in place, another
-momentum convention) must each fail the check meant for them with a readable message; delegating to the course
-reference fails too. A bug in an earlier part (the dense layer, log_softmax, the loss layer) does not fail the
-checks of linear_loss_and_grad, which run with the earlier parts replaced by the references.
+momentum convention) must each fail the check meant for them with a readable message; delegating to SciPy fails
+too. With the lent values of ``lent.json`` a bug in an earlier part (the dense layer, log_softmax, the loss layer)
+does not fail the checks of linear_loss_and_grad; without them the failure names the earlier part. The same
+verdicts come out when the results travel as display outputs and are judged from outside the kernel.
 """
 from __future__ import annotations
 
 import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.special
 
 from course_utils import network as course_network
-from course_utils.grading import GradingError
 from course_utils.grading import network as check
+from course_utils.grading.run import MIME
+from course_utils.judging import GradingError, key
+from course_utils.judging import network as judge
+from course_utils.judging.cells import judge_cell
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # ------------------------------------------------------------------------ the solution notebook's bodies
@@ -79,27 +89,32 @@ def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
 GOOD = {"dense_forward": dense_forward, "dense_backward": dense_backward, "relu_forward": relu_forward,
         "relu_backward": relu_backward, "cross_entropy_and_grad": cross_entropy_and_grad,
         "linear_loss_and_grad": linear_loss_and_grad, "sgd_step": sgd_step}
-# check -> the student functions it takes, by name
+# check -> the student function it takes, by name
 CHECKS = {
-    check.dense_forward_values: ["dense_forward"],
-    check.dense_backward_values: ["dense_backward"],
-    check.dense_backward_numerical: ["dense_backward"],
-    check.relu_forward_values: ["relu_forward"],
-    check.relu_backward_values: ["relu_backward"],
-    check.ce_values: ["cross_entropy_and_grad"],
-    check.ce_numerical: ["cross_entropy_and_grad"],
-    check.ce_log_form: ["cross_entropy_and_grad"],
-    check.ce_float32: ["cross_entropy_and_grad"],
-    check.linear_values: ["linear_loss_and_grad"],
-    check.linear_numerical: ["linear_loss_and_grad"],
-    check.linear_l1: ["linear_loss_and_grad"],
-    check.sgd_plain: ["sgd_step"],
-    check.sgd_momentum: ["sgd_step"],
+    check.dense_forward_values: "dense_forward",
+    check.dense_backward_values: "dense_backward",
+    check.dense_backward_numerical: "dense_backward",
+    check.relu_forward_values: "relu_forward",
+    check.relu_backward_values: "relu_backward",
+    check.ce_values: "cross_entropy_and_grad",
+    check.ce_numerical: "cross_entropy_and_grad",
+    check.ce_log_form: "cross_entropy_and_grad",
+    check.ce_float32: "cross_entropy_and_grad",
+    check.linear_values: "linear_loss_and_grad",
+    check.linear_numerical: "linear_loss_and_grad",
+    check.linear_l1: "linear_loss_and_grad",
+    check.sgd_plain: "sgd_step",
+    check.sgd_momentum: "sgd_step",
 }
+HIDDEN = {check.ce_log_form: [{"scale": 1e4}]}   # the other checks take seed=
+
+
+def _params(chk) -> list[dict]:
+    return HIDDEN.get(chk, [{"seed": s} for s in (20, 21, 99)])
 
 
 def run(chk, **replace):
-    chk(*[replace.get(name, GOOD[name]) for name in CHECKS[chk]])
+    chk(replace.get(CHECKS[chk], GOOD[CHECKS[chk]]))
 
 
 def fails(chk, match, **replace):
@@ -107,8 +122,30 @@ def fails(chk, match, **replace):
         run(chk, **replace)
 
 
+@pytest.fixture
+def lent_file(tmp_path, monkeypatch):
+    """``lent.json`` as the kit build and the grader write it (for every check call a test makes), in a
+    temporary place the run half reads."""
+    path = tmp_path / "lent.json"
+    calls = [(f"network.{c}", p) for c in judge.LINEAR for p in ({}, {"seed": 18}, {"seed": 20}, {"seed": 21}, {"seed": 99})]
+    data = {}
+    for name, params in calls:
+        data.update(judge.lent_values(name, params))
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(check, "LENT_FILE", path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_lent_file(tmp_path, monkeypatch):
+    """Unless a test asks for ``lent_file``, there is none (whatever a kit build left in the package)."""
+    monkeypatch.setattr(check, "LENT_FILE", tmp_path / "absent" / "lent.json")
+
+
 def test_every_check_is_listed():
     assert {c.__name__ for c in CHECKS} == set(check.__all__)
+    assert set(judge.REFERENCES) == set(check.__all__)
+    assert all(callable(getattr(judge, name)) for name in check.__all__)
 
 
 # ------------------------------------------------------------------------------------ correct student
@@ -117,12 +154,11 @@ def test_solution_passes(chk):
     run(chk)
 
 
-def _run_all(funcs, seeds=(20, 21, 99)):
-    for chk in CHECKS:
-        chk(*[funcs[name] for name in CHECKS[chk]])
-        for seed in seeds if "seed" in chk.__code__.co_varnames else ():
-            chk(*[funcs[name] for name in CHECKS[chk]], seed=seed)
-    check.ce_log_form(funcs["cross_entropy_and_grad"], scale=1e4)
+def _run_all(funcs):
+    for chk, name in CHECKS.items():
+        chk(funcs[name])
+        for params in _params(chk):
+            chk(funcs[name], **params)
 
 
 def test_solution_passes_hidden_seeds():
@@ -134,6 +170,19 @@ def test_solution_passes_in_float32_throughout():
     check.ce_float32(cross_entropy_and_grad)
     check.linear_values(linear_loss_and_grad)
     check.linear_l1(linear_loss_and_grad)
+
+
+def test_cross_entropy_inputs_are_notebook_4s_log_softmax():
+    """The run half builds log-probabilities without the references; they are bit for bit SciPy-close and
+    equal to what the checks always passed (notebook 4's stable log_softmax)."""
+    from course_utils import stability
+    rng = np.random.default_rng(0)
+    for z in (rng.normal(scale=3.0, size=(8, 10)), rng.normal(scale=1e3, size=(6, 10)).astype(np.float32),
+              np.array([[1e4, -1e4, 0.0]])):
+        got = check.log_softmax_rows(z)
+        assert got.dtype == z.dtype and np.array_equal(got, stability.log_softmax(z, axis=1))
+        np.testing.assert_allclose(got, scipy.special.log_softmax(z.astype(np.float64), axis=1).astype(z.dtype),
+                                   rtol=1e-6, atol=1e-9)
 
 
 # ------------------------------------------------------------------------------------- wrong students
@@ -260,20 +309,22 @@ def ascent_sgd(params, grads, lr, velocity=None, momentum=0.0):
     sgd_step(params, [tuple(-g for g in layer) for layer in grads], lr, velocity, momentum)
 
 
+def zero_ce(log_p, y):
+    """A loss and gradient that agree with each other (both constant) but with nothing else."""
+    return 0.0, np.zeros_like(log_p)
+
+
 def delegate_ce(log_p, y):
-    return course_network.cross_entropy_and_grad(log_p, y)
+    rows = np.arange(len(y))
+    P = scipy.special.softmax(log_p, axis=1)
+    loss = -float(log_p[rows, y].mean())
+    P[rows, y] -= 1
+    return loss, P / len(y)
 
 
 def delegate_linear(W, b, X, y, reg=0.0, l1=0.0):
-    return course_network.linear_loss_and_grad(W, b, X, y, reg, l1)
-
-
-def delegate_dense_forward(X, W, b):
-    return course_network.dense_forward(X, W, b)
-
-
-def delegate_sgd(params, grads, lr, velocity=None, momentum=0.0):
-    course_network.sgd_step(params, grads, lr, velocity, momentum)
+    log_p = scipy.special.log_softmax(X @ W + b, axis=1)
+    return cross_entropy_and_grad(log_p, y)[0], W * 0, b * 0
 
 
 def not_implemented(*args, **kwargs):
@@ -288,6 +339,7 @@ def not_implemented(*args, **kwargs):
     (check.dense_backward_values, "dW of .* shape", {"dense_backward": transposed_dW_backward}),
     (check.dense_backward_values, "must return None for dX", {"dense_backward": always_dX_backward}),
     (check.dense_backward_numerical, "db of dense_backward disagrees", {"dense_backward": mean_db_backward}),
+    (check.dense_backward_numerical, "dW of dense_backward has shape", {"dense_backward": transposed_dW_backward}),
     (check.relu_forward_values, "changed its input", {"relu_forward": mutating_relu_forward}),
     (check.relu_backward_values, "gates by dout", {"relu_backward": dout_gated_relu_backward}),
     (check.relu_backward_values, "is wrong at index", {"relu_backward": kink_relu_backward}),
@@ -295,10 +347,13 @@ def not_implemented(*args, **kwargs):
     (check.ce_values, "dlogits of", {"cross_entropy_and_grad": summed_grad_ce}),
     (check.ce_values, "dlogits of", {"cross_entropy_and_grad": grad_wrt_log_p_ce}),
     (check.ce_numerical, "disagrees with finite differences", {"cross_entropy_and_grad": summed_grad_ce}),
+    (check.ce_numerical, "disagrees with the gradient of the mean cross-entropy",
+     {"cross_entropy_and_grad": zero_ce}),
     (check.ce_values, "must be one number", {"cross_entropy_and_grad": per_example_ce}),
     (check.ce_float32, "dtype float64, expected float32", {"cross_entropy_and_grad": float64_ce}),
     (check.linear_values, "dW of linear_loss_and_grad\\(..., reg=0.1\\)", {"linear_loss_and_grad": no_reg_grad_linear}),
-    (check.linear_numerical, "dW of linear_loss_and_grad .* finite diff", {"linear_loss_and_grad": no_reg_grad_linear}),
+    (check.linear_numerical, "dW of linear_loss_and_grad \\(reg=0.05\\) disagrees with the gradient of its loss",
+     {"linear_loss_and_grad": no_reg_grad_linear}),
     (check.linear_values, "the loss of linear_loss_and_grad\\(..., reg=0.1\\)",
      {"linear_loss_and_grad": full_penalty_linear}),
     (check.linear_l1, "the loss of linear_loss_and_grad\\(..., reg=0.0, l1=0.05\\)",
@@ -309,13 +364,15 @@ def not_implemented(*args, **kwargs):
     (check.sgd_plain, "in place", {"sgd_step": rebinding_sgd}),
     (check.sgd_momentum, "v = momentum \\* v - lr \\* g", {"sgd_step": torch_momentum_sgd}),
     (check.sgd_momentum, "velocity after 1 momentum step", {"sgd_step": no_momentum_sgd}),
+    (check.sgd_momentum, "W1 after 1 momentum step", {"sgd_step": ascent_sgd}),
     (check.ce_values, "your own NumPy code", {"cross_entropy_and_grad": delegate_ce}),
     (check.linear_values, "your own NumPy code", {"linear_loss_and_grad": delegate_linear}),
-    (check.dense_forward_values, "your own NumPy code", {"dense_forward": delegate_dense_forward}),
-    (check.sgd_momentum, "your own NumPy code", {"sgd_step": delegate_sgd}),
     (check.relu_forward_values, "not implemented yet", {"relu_forward": not_implemented}),
     (check.linear_values, "not implemented yet", {"linear_loss_and_grad": not_implemented}),
-], ids=lambda v: getattr(v, "__name__", None) or (next(iter(v.values())).__name__ if isinstance(v, dict) else None))
+    (check.sgd_momentum, "not implemented yet", {"sgd_step": not_implemented}),
+    (check.sgd_plain, "not a function", {"sgd_step": None}),
+], ids=lambda v: getattr(v, "__name__", None) or (getattr(next(iter(v.values())), "__name__", "None")
+                                                  if isinstance(v, dict) else None))
 def test_wrong_student_fails_with_a_readable_message(chk, match, replace):
     fails(chk, match, **replace)
 
@@ -326,7 +383,17 @@ def test_exp_then_log_passes_ordinary_log_probabilities_but_not_tiny_ones():
     fails(check.ce_log_form, "stay in log form", cross_entropy_and_grad=exp_log_ce)
 
 
-# ------------------------------------------------------- earlier parts do not cost points in Part D
+def test_finite_differences_use_the_students_own_losses():
+    """ce_numerical differences the student's losses: a right gradient next to a loss off by a factor fails
+    there (and only the loss check of ce_values, not its gradient check)."""
+    def doubled_loss(log_p, y):
+        loss, d = cross_entropy_and_grad(log_p, y)
+        return 2 * loss, d
+    fails(check.ce_numerical, "disagrees with finite differences", cross_entropy_and_grad=doubled_loss)
+    fails(check.ce_values, "the loss of", cross_entropy_and_grad=doubled_loss)
+
+
+# ------------------------------------------------------- earlier parts lent by value to Part D
 LINEAR_SOURCE = """
 def linear_loss_and_grad(W, b, X, y, reg=0.0, l1=0.0):
     logits, cache = dense_forward(X, W, b)
@@ -335,13 +402,27 @@ def linear_loss_and_grad(W, b, X, y, reg=0.0, l1=0.0):
     loss += 0.5 * reg * float(np.sum(W * W)) + l1 * float(np.sum(np.abs(W)))
     return loss, dW + reg * W + l1 * np.sign(W), db
 """
+LINEAR_CHECKS = (check.linear_values, check.linear_numerical, check.linear_l1)
 
 
-def _notebook_with(**earlier):
+def _notebook_with(source=LINEAR_SOURCE, **earlier):
     """A fresh namespace, like a notebook's, holding the given earlier parts and Part D's solution."""
     ns = {"np": np, **earlier}
-    exec(compile(LINEAR_SOURCE, "<notebook>", "exec"), ns)  # noqa: S102 — our own code
+    exec(compile(source, "<notebook>", "exec"), ns)  # noqa: S102 — our own code
     return ns
+
+
+def test_lent_values_format():
+    """One entry per check call, keyed like recorded values; per case the four earlier parts' correct calls;
+    None for checks that lend nothing."""
+    entry = judge.lent_values("network.linear_values", {"seed": 18})
+    assert list(entry) == [key("network.linear_values", {"seed": 18})]
+    cases = check.linear_values.cases(seed=18)
+    (per_case,) = entry.values()
+    assert len(per_case) == len(cases) and all(set(c) == set(check.EARLIER) for c in per_case)
+    assert json.loads(json.dumps(entry)) == entry
+    assert judge.lent_values("network.ce_values", {}) is None
+    assert judge.lent_values("softmax.worked_examples", {}) is None
 
 
 @pytest.mark.parametrize("earlier", [
@@ -351,26 +432,130 @@ def _notebook_with(**earlier):
      "cross_entropy_and_grad": summed_grad_ce},
     {},  # log_softmax never pasted, nothing defined: the check still grades Part D on its own
 ], ids=["buggy dense layer", "buggy loss layer, no log_softmax", "nothing defined"])
-def test_a_bug_in_an_earlier_part_does_not_fail_part_d(earlier):
+def test_a_bug_in_an_earlier_part_does_not_fail_part_d(lent_file, earlier):
     ns = _notebook_with(**earlier)
-    for chk in (check.linear_values, check.linear_numerical, check.linear_l1):
+    for chk in LINEAR_CHECKS:
         chk(ns["linear_loss_and_grad"])
+        chk(ns["linear_loss_and_grad"], seed=20)
     # the notebook's own functions are back afterwards, and nothing was added
     assert {k: v for k, v in ns.items() if k in earlier} == earlier
-    assert not {"dense_forward", "log_softmax"} - set(earlier) & set(ns)
+    assert not set(check.EARLIER) - set(earlier) & set(ns)
 
 
-def test_part_d_is_still_graded_on_its_own_work():
-    """The references stand in only for the earlier parts: a wrong penalty still fails, with them in place."""
-    ns = {"np": np}
-    exec(compile(LINEAR_SOURCE.replace("+ l1 * np.sign(W)", ""), "<notebook>", "exec"), ns)  # noqa: S102
+def test_without_lent_values_the_failure_names_the_earlier_part():
+    ns = _notebook_with(dense_forward=dense_forward, dense_backward=transposed_dW_backward,
+                        log_softmax=log_softmax, cross_entropy_and_grad=cross_entropy_and_grad)
+    with pytest.raises(GradingError, match="linear_loss_and_grad used your own .*dense_backward here "
+                                           r"\(this check had no correct values to lend\)"):
+        check.linear_values(ns["linear_loss_and_grad"])
+    ns = _notebook_with(dense_forward=dense_forward, dense_backward=dense_backward, log_softmax=log_softmax,
+                        cross_entropy_and_grad=cross_entropy_and_grad)
+    check.linear_values(ns["linear_loss_and_grad"])   # correct earlier parts of its own: passes, no lending needed
+
+
+def test_lending_covers_only_the_correct_arguments(lent_file):
+    """An earlier part called on other arguments than the correct ones is the notebook's own, and the message
+    says so: here log_softmax along the wrong axis."""
+    ns = _notebook_with(LINEAR_SOURCE.replace("axis=1", "axis=0"), dense_forward=dense_forward,
+                        dense_backward=dense_backward, log_softmax=log_softmax,
+                        cross_entropy_and_grad=cross_entropy_and_grad)
+    with pytest.raises(GradingError, match=r"used your own log_softmax, .* here \(its arguments differed"):
+        check.linear_values(ns["linear_loss_and_grad"])
+
+
+def test_lent_values_fit_any_spelling_of_the_calls(lent_file):
+    """log_softmax without axis (or axis=-1), need_dX positional, cache by keyword: still lent."""
+    source = (LINEAR_SOURCE.replace("log_softmax(logits, axis=1)", "log_softmax(logits)")
+              .replace("dense_backward(dlogits, cache, need_dX=False)", "dense_backward(dlogits, cache=cache)"))
+    ns = _notebook_with(source, dense_forward=not_implemented, dense_backward=not_implemented,
+                        log_softmax=not_implemented, cross_entropy_and_grad=not_implemented)
+    for chk in LINEAR_CHECKS:
+        chk(ns["linear_loss_and_grad"])
+
+
+def test_part_d_is_still_graded_on_its_own_work(lent_file):
+    """The lent values stand in only for the earlier parts: a wrong penalty still fails, with them in place."""
+    ns = _notebook_with(LINEAR_SOURCE.replace("+ l1 * np.sign(W)", ""))
     with pytest.raises(GradingError, match="dW of linear_loss_and_grad"):
         check.linear_l1(ns["linear_loss_and_grad"])
 
 
+# ------------------------------------------------------------------- judged from outside the kernel
+def _grade_cell(chk, name: str, params: dict) -> str:
+    args = "".join(f", {k}={v!r}" for k, v in params.items())
+    return (f'"""Check that ..."""\nfrom course_utils.grading import network as check\n\n'
+            f"check.{chk.__name__}({name}{args})\n")
+
+
+def _kernel_outputs(monkeypatch, chk, func, params) -> list:
+    """What the grading kernel's cell shows: the results as display outputs (no judge runs in the kernel)."""
+    import IPython.display
+    shown = []
+    monkeypatch.setenv("SOFTMAX_GRADER_KERNEL", "1")
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    chk(func, **params)
+    monkeypatch.delenv("SOFTMAX_GRADER_KERNEL")
+    assert shown and all(set(s) == {MIME} for s in shown)
+    return [{"output_type": "display_data", "data": json.loads(json.dumps(s))} for s in shown]
+
+
+@pytest.mark.parametrize(("chk", "student", "match"), [
+    (check.dense_forward_values, None, None), (check.relu_forward_values, None, None),
+    (check.relu_forward_values, mutating_relu_forward, "changed its input"),
+    (check.ce_numerical, None, None), (check.ce_numerical, summed_grad_ce, "finite differences"),
+    (check.linear_values, None, None), (check.linear_l1, no_l1_grad_linear, "dW of"),
+    (check.sgd_plain, None, None), (check.sgd_plain, rebinding_sgd, "in place"),
+    (check.sgd_momentum, None, None), (check.sgd_momentum, torch_momentum_sgd, "velocity"),
+], ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize("params", [{}, {"seed": 21}], ids=["visible", "hidden"])
+def test_judge_cell_gives_the_same_verdict_from_display_outputs(monkeypatch, chk, student, match, params):
+    func = student or GOOD[CHECKS[chk]]
+    outputs = _kernel_outputs(monkeypatch, chk, func, params)
+    verdict = judge_cell(_grade_cell(chk, CHECKS[chk], params), outputs)
+    if match is None:
+        assert verdict is None
+        chk(func, **params)
+    else:
+        assert verdict is not None and match in verdict
+        with pytest.raises(GradingError, match=match):
+            chk(func, **params)
+
+
+def test_judge_cell_lends_through_the_file_in_the_kernels_view(monkeypatch, lent_file):
+    ns = _notebook_with(dense_forward=no_bias_forward, dense_backward=transposed_dW_backward,
+                        log_softmax=not_implemented, cross_entropy_and_grad=summed_grad_ce)
+    source = _grade_cell(check.linear_values, "linear_loss_and_grad", {"seed": 18})
+    outputs = _kernel_outputs(monkeypatch, check.linear_values, ns["linear_loss_and_grad"], {"seed": 18})
+    assert judge_cell(source, outputs) is None
+    monkeypatch.setattr(check, "LENT_FILE", lent_file.with_name("gone.json"))
+    outputs = _kernel_outputs(monkeypatch, check.linear_values, ns["linear_loss_and_grad"], {"seed": 18})
+    assert "used your own" in judge_cell(source, outputs)
+
+
+def test_forged_results_fail():
+    """Results a tampered kernel might hand back instead of the student's: each fails in words."""
+    cases = check.sgd_momentum.cases()
+    expected = [check.sgd_momentum.outcome(course_network.sgd_step, c, watched=False) for c in cases]
+    with pytest.raises(GradingError, match="could not be read"):
+        judge.sgd_momentum(cases, [expected[0][:1]], expected)        # one step of three
+    cases = check.ce_numerical.cases()
+    expected = [check.ce_numerical.outcome(course_network.cross_entropy_and_grad, c, watched=False) for c in cases]
+    forged = [(0.0, np.zeros((5, 4)))] + [0.0] * (len(cases) - 1)       # loss and gradient agree, both 0
+    with pytest.raises(GradingError, match="mean cross-entropy"):
+        judge.ce_numerical(cases, forged, expected)
+
+
+def test_run_module_imports_no_reference():
+    code = ("import sys, course_utils.grading.network\n"
+            "bad = [m for m in sys.modules if m.startswith('course_utils.judging') or m in "
+            "{'course_utils.' + t for t in ('softmax', 'likelihood', 'jacobian', 'stability', 'network', "
+            "'training')}]\nassert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
 # ------------------------------------------------------------------------ the notebook's own solutions
 def _solution_cells():
-    path = Path(__file__).resolve().parent.parent / "solutions" / "05_network" / "network.ipynb"
+    path = ROOT / "solutions" / "05_network" / "network.ipynb"
     return {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
             for c in json.loads(path.read_text())["cells"]}
 
@@ -393,33 +578,14 @@ def test_notebook_stub_has_the_reference_signature_and_docstring(name):
     assert cells[name].index('"""') < cells[name].index("### BEGIN SOLUTION"), "the docstring must stay outside"
 
 
-def test_earlier_parts_reach_the_references_through_the_module_bindings_in_one_form(monkeypatch):
-    """The student kit records (and later replays) reference calls through proxies it puts in place of a grading
-    module's ``ref`` and ``stability``: the stand-ins look the references up there at each call, and call them
-    in one form whatever spelling the student used (log_softmax without axis, need_dX positional)."""
-    from course_utils import stability
-
-    calls = []
-
-    class Recording:
-        def __init__(self, module):
-            self._module = module
-
-        def __getattr__(self, name):
-            func = getattr(self._module, name)
-
-            def record(*args, **kwargs):
-                calls.append((name, len(args), tuple(sorted(kwargs.items()))))
-                return func(*args, **kwargs)
-            return record
-
-    monkeypatch.setattr(check, "ref", Recording(course_network))
-    monkeypatch.setattr(check, "stability", Recording(stability))
-    ns = {"np": np}
-    source = (LINEAR_SOURCE.replace("log_softmax(logits, axis=1)", "log_softmax(logits)")
-              .replace("need_dX=False", "False"))
-    exec(compile(source, "<notebook>", "exec"), ns)  # noqa: S102 — our own code
-    check.linear_values(ns["linear_loss_and_grad"])
-    assert ("dense_forward", 3, ()) in calls and ("cross_entropy_and_grad", 2, ()) in calls
-    assert ("dense_backward", 2, (("need_dX", False),)) in calls
-    assert ("log_softmax", 1, (("axis", 1),)) in calls
+def test_grade_cells_call_only_existing_checks_with_known_keywords():
+    """Every check call in the solution's grade cells names a check here, with keywords it takes."""
+    from course_utils.judging.cells import plan
+    called = set()
+    for gid, source in _solution_cells().items():
+        if gid and gid.startswith("test_"):
+            for name, params in plan(source):
+                chk = getattr(check, name.split(".")[1])
+                assert set(params) <= set(inspect.signature(chk.cases).parameters), (gid, name)
+                called.add(chk.__name__)
+    assert called == set(check.__all__)
