@@ -85,7 +85,7 @@ class Unreadable:
 
 def _npy(arr: np.ndarray) -> str:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(arr), allow_pickle=False)
+    np.save(buffer, np.require(arr, requirements='C'), allow_pickle=False)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
