@@ -366,7 +366,7 @@ def test_every_grade_cell_passes_when_judged_from_its_outputs(monkeypatch):
     cells = notebook_cells(NOTEBOOK)
     ns = _solution_namespace(cells)
     grade = _grade_cells(cells)
-    assert len(grade) == 7
+    assert len(grade) >= 7
     for gid, source in grade.items():
         outputs = kernel_outputs(source, ns, monkeypatch)
         assert outputs and all(o["output_type"] == "display_data" for o in outputs), gid
