@@ -3,7 +3,6 @@ in a fresh venv that cannot see this repository, and giving the grader's verdict
 import json
 import re
 import subprocess
-import sys
 import zipfile
 from email.parser import Parser
 from pathlib import Path

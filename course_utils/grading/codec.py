@@ -38,9 +38,9 @@ def encode(value, depth: int = 0):
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return value if abs(value) < 2**53 else {"npy": _npy(np.asarray(value, dtype=np.float64))}
+        return value if abs(value) < 2**53 else {"npy": _npy(np.float64(value)), "scalar": True}
     if isinstance(value, float):
-        return value if math.isfinite(value) else {"npy": _npy(np.float64(value))}
+        return value if math.isfinite(value) else {"npy": _npy(np.float64(value)), "scalar": True}
     if depth < MAX_DEPTH and isinstance(value, (tuple, list)):
         return {"tuple" if isinstance(value, tuple) else "list": [encode(v, depth + 1) for v in value]}
     if depth < MAX_DEPTH and isinstance(value, dict) and all(isinstance(k, str) for k in value):
