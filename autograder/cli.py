@@ -20,6 +20,7 @@ from .execute import Limits, Status
 from .export import FORMATS, export, print_table, write_deadline_notes
 from .gradebook_db import DB_URL_VAR
 from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
+from .regrade import regrade, report as regrade_report
 from .roster import import_roster
 from .text import printable
 
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-sandbox", action="store_true",
                        help="run student code without the sandbox (unsafe; recorded in every submission's notes)")
         p.add_argument("--regrade", action="store_true", help="grade again submissions graded before")
+        p.add_argument("--dry-run", action="store_true",
+                       help="with --regrade: grade a scratch copy and print what would change (writes nothing)")
         p.add_argument("--executor", choices=("local", "dask"), default="local",
                        help="local: threads of this process (default); dask: one Dask task per submission")
         p.add_argument("--scheduler", metavar="tcp://HOST:8786",
@@ -207,9 +210,18 @@ def _grade(course: Course, args) -> None:
     if args.executor == "dask":
         from .dask_executor import DaskExecutor  # distributed is imported only when used
         executor = DaskExecutor(args.scheduler, args.workers)
+    if args.dry_run and not args.regrade:
+        raise CourseError("--dry-run goes with --regrade (grade --regrade --dry-run)")
+
+    def run(target: Course) -> list:
+        return grade_all(target, todo, sandbox=sandbox, limits=limits, executor=executor, workers=args.workers,
+                         regrade=args.regrade)
+
     with executor or nullcontext():
-        results = grade_all(course, todo, sandbox=sandbox, limits=limits, executor=executor, workers=args.workers,
-                            regrade=args.regrade)
+        if args.regrade:  # with a diff of the scores (autograder/regrade.py); a dry run grades a scratch copy
+            results, changes, changes_csv = regrade(course, todo, run, dry_run=args.dry_run)
+        else:
+            results = run(course)
     submissions = len({(r.student, r.assignment) for r in results})
     print(f"graded {len(results)} notebooks of {submissions} submissions in {time.perf_counter() - start:.1f} s "
           f"({sum(r.status is Status.OK for r in results)} executed normally)"
@@ -217,6 +229,8 @@ def _grade(course: Course, args) -> None:
     for r in results:
         if r.status is not Status.OK or r.notes:
             print(printable(f"  {r.student}/{r.assignment}/{r.notebook}: {r.status.value}; " + " ".join(r.notes)))
+    if args.regrade:
+        print(printable(regrade_report(changes, changes_csv, args.dry_run), keep_newlines=True))
 
 
 def _demo(args) -> int:
