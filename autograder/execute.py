@@ -24,6 +24,7 @@ import atexit
 import enum
 import functools
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -38,6 +39,8 @@ import nbformat
 from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
 
 from course_utils import editions
+from course_utils.judging.cells import plan
+from course_utils.judging.expected import lendable
 
 from .forkserver import ForkExecute, KernelLaunch, start_zygote
 
@@ -167,7 +170,7 @@ def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
     watchdog = _Watchdog(limits.notebook_timeout)
     ep = ForkExecute(timeout=limits.cell_timeout, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
                      shutdown_kernel="immediate", kernel_env=_kernel_env(scratch),
-                     launch=KernelLaunch(limits.memory_bytes, _kernel_policy(job.sandbox, job.assignment),
+                     launch=KernelLaunch(limits.memory_bytes, _kernel_policy(job.sandbox, job.assignment, _lent(nb)),
                                        watchdog.watch))
     status, notes = Status.OK, []
     try:
@@ -204,26 +207,40 @@ def _kernel_env(scratch: str) -> dict[str, str]:
                   "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _kernel_policy(policy, assignment: str):
+def _lent(nb) -> str:
+    """``grading/lent.json`` for the check calls of ``nb``'s grade cells (hidden ones included)."""
+    return _lent_for(tuple(c.source for c in nb.cells if c.cell_type == "code"
+                           and c.metadata.get("nbgrader", {}).get("grade")
+                           and not c.metadata["nbgrader"].get("solution")))
+
+
+@functools.cache
+def _lent_for(sources: tuple[str, ...]) -> str:
+    return json.dumps(lendable([call for source in sources for call in plan(source)]))
+
+
+def _kernel_policy(policy, assignment: str, lent: str = "{}"):
     """``policy`` for a kernel of ``assignment``: it sees ``course_utils`` as the files that assignment may read
     (``course_utils.editions.kernel_files``: the checks' run half and what the course lends, no reference and no
     judge), and nothing of the ``autograder`` package (the grader judges in its own process)."""
     if policy is None:
         return None
     here = policy.here()
-    return replace(here, shown=(*here.shown, (str(editions.ROOT), _kernel_view(assignment))),
+    return replace(here, shown=(*here.shown, (str(editions.ROOT), _kernel_view(assignment, lent))),
                    hide=(*here.hide, str(Path(__file__).resolve().parent)))
 
 
 @functools.cache
-def _kernel_view(assignment: str) -> str:
-    """A folder (one per assignment and grading process) holding copies of the assignment's kernel files."""
+def _kernel_view(assignment: str, lent: str) -> str:
+    """A folder (one per assignment and grading process) holding copies of the assignment's kernel files and
+    the values its checks lend (``lent``, grading/lent.json)."""
     folder = Path(tempfile.mkdtemp(prefix=f"kernel-view-{assignment}-"))
     folder.chmod(0o755)  # the kernel's own uid reads it
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     for rel in editions.kernel_files(assignment):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(editions.ROOT / rel, folder / rel)
+    (folder / "grading" / "lent.json").write_text(lent)
     return str(folder)
 
 

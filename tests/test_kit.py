@@ -50,7 +50,8 @@ def test_the_wheel_holds_the_declared_files_and_recorded_values_only(tmp_path):
         names = {n for n in zf.namelist() if n.startswith("course_utils/")}
         recorded = json.loads(zf.read("course_utils/judging/recorded.json"))
         meta = Parser().parsestr(zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode())
-    assert names == {f"course_utils/{f}" for f in editions.STUDENT} | {"course_utils/judging/recorded.json"}
+    assert names == {f"course_utils/{f}" for f in editions.STUDENT} | {"course_utils/judging/recorded.json",
+                                                                        "course_utils/grading/lent.json"}
     assert not any(n.split("/")[-1] in REFERENCES and n.count("/") == 1 for n in names)
     release = REPO / "notebooks" / "01_softmax" / "softmax.ipynb"
     assert sorted(recorded) == sorted(f"{c}{json.dumps(p, sort_keys=True)}" for c, p in visible_checks(release))

@@ -4,7 +4,8 @@ The kit is a folder zipped as ``softmax-course-kit.zip``: the release notebooks 
 wheel ``softmax_course_kit-*.whl``, a README and the students' ``nbgrader_config.py``. The wheel holds the files
 ``course_utils.editions.STUDENT`` lists, copied as they are, plus ``judging/recorded.json``: the expected
 values of every visible check the release notebooks call, computed here through the judges' one seam
-(``course_utils.judging.expected``), keyed by the check and its parameters. It requires only the package's
+(``course_utils.judging.expected``), keyed by the check and its parameters, and ``grading/lent.json``: the
+values of earlier parts that some checks lend (notebook 5), keyed the same way. It requires only the package's
 base dependencies (what notebooks and checks import) and switches nbgrader's formgrader off for students.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import nbformat
 from course_utils import editions
 from course_utils.judging import key, runner
 from course_utils.judging.cells import plan
-from course_utils.judging.expected import recordable
+from course_utils.judging.expected import lendable, recordable
 
 from ..course import CONFIG, REPO, assignments
 from .readme import SUBMIT_CHOICES, student_nbgrader_config, student_readme
@@ -95,6 +96,7 @@ def build_kit(out: Path = Path("dist"), ids: list[str] | None = None, submit: st
         kit = Path(tmp) / DIST_NAME
         files = {f"course_utils/{rel}": (editions.ROOT / rel).read_bytes() for rel in editions.STUDENT}
         files["course_utils/judging/recorded.json"] = json.dumps(recorded_values(calls)).encode()
+        files["course_utils/grading/lent.json"] = json.dumps(lendable(calls)).encode()
         _refuse_answers(files, _graded_names(ids))
         kit.mkdir()
         for a in ids:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from course_utils.grading.codec import decode, encode
 
-__all__ = ["RECORDED", "expected_values", "reference_values", "recordable", "canonical"]
+__all__ = ["RECORDED", "expected_values", "reference_values", "recordable", "lendable", "canonical"]
 
 RECORDED = Path(__file__).with_name("recorded.json")
 
@@ -56,6 +56,16 @@ def recordable(check: str, params: dict, cases: list) -> list | None:
     """:func:`reference_values`, encoded for ``recorded.json``."""
     values = reference_values(check, params, cases)
     return None if values is None else [encode(v) for v in values]
+
+
+def lendable(calls: list[tuple[str, dict]]) -> dict:
+    """``grading/lent.json``'s content for these check calls: the values a judge module lends by value
+    (its ``lent_values(check, params)``; notebook 5's earlier parts), keyed like recorded values."""
+    lent = {}
+    for check, params in calls:
+        judge = importlib.import_module(f"course_utils.judging.{check.split('.')[0]}")
+        lent.update(getattr(judge, "lent_values", lambda *_: None)(check, params) or {})
+    return lent
 
 
 def _references(topic: str) -> dict:
