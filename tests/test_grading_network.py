@@ -532,6 +532,25 @@ def test_judge_cell_lends_through_the_file_in_the_kernels_view(monkeypatch, lent
     assert "used your own" in judge_cell(source, outputs)
 
 
+def test_the_kit_judges_with_recorded_values_alone(tmp_path, monkeypatch, lent_file):
+    """In the student kit expected values come from recorded.json (the references are not there): recorded for
+    every check call here, they give the same verdicts, a buggy earlier part forgiven through lent.json."""
+    from course_utils.judging import expected
+    calls = [(chk, p) for chk in CHECKS for p in ({}, *_params(chk))]
+    recorded = {key(chk.check_name, p): expected.recordable(chk.check_name, p, chk.cases(**p)) for chk, p in calls}
+    path = tmp_path / "recorded.json"
+    path.write_text(json.dumps(recorded))
+    monkeypatch.setattr(expected, "RECORDED", path)
+    expected._recorded.cache_clear()
+    monkeypatch.setattr(expected, "reference_values", None)   # a reference call would fail loudly
+    try:
+        _run_all(GOOD)
+        fails(check.sgd_momentum, "velocity after 1", sgd_step=no_momentum_sgd)
+        check.linear_l1(_notebook_with(dense_backward=transposed_dW_backward)["linear_loss_and_grad"], seed=20)
+    finally:
+        expected._recorded.cache_clear()
+
+
 def test_forged_results_fail():
     """Results a tampered kernel might hand back instead of the student's: each fails in words."""
     cases = check.sgd_momentum.cases()
@@ -545,11 +564,20 @@ def test_forged_results_fail():
         judge.ce_numerical(cases, forged, expected)
 
 
+REFERENCE_MODULES = "{'course_utils.' + t for t in ('softmax', 'likelihood', 'jacobian', 'stability', 'network', 'training')}"
+
+
 def test_run_module_imports_no_reference():
     code = ("import sys, course_utils.grading.network\n"
-            "bad = [m for m in sys.modules if m.startswith('course_utils.judging') or m in "
-            "{'course_utils.' + t for t in ('softmax', 'likelihood', 'jacobian', 'stability', 'network', "
-            "'training')}]\nassert not bad, bad\n")
+            f"bad = [m for m in sys.modules if m.startswith('course_utils.judging') or m in {REFERENCE_MODULES}]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_judge_module_imports_no_reference():
+    """The judge half ships in the student kit, which has no references: only lent_values needs them."""
+    code = ("import sys, course_utils.judging.network\n"
+            f"bad = [m for m in sys.modules if m in {REFERENCE_MODULES}]\nassert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
