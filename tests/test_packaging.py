@@ -26,7 +26,8 @@ EXTRAS = PROJECT["optional-dependencies"]
 # Packages a student needs though no notebook imports them: the applications they work in.
 STUDENT_TOOLS = {"jupyterlab", "notebook", "nbgrader", "ipywidgets", "nbformat"}
 # Only the grader uses these (autograder/dask_executor.py, gradebook on PostgreSQL, sanitize.py, forkserver.py).
-INSTRUCTOR_ONLY = {"distributed", "psycopg", "psycopg2", "psycopg2-binary", "nh3", "nbclient", "jupyter-client"}
+INSTRUCTOR_ONLY = {"distributed", "psycopg", "psycopg2", "psycopg2-binary", "nh3", "nbclient", "jupyter-client",
+                   "copydetect"}
 
 
 def _spec(req: str) -> tuple[str, str]:
@@ -52,12 +53,14 @@ def _conda_sections() -> dict[str, dict[str, str]]:
             current = comment.group(1)
             sections.setdefault(current, {})
             continue
-        m = re.match(r"\s*-\s+([A-Za-z0-9_.-]+[^#]*)$", line)
+        m = re.match(r"\s*-\s+([A-Za-z0-9_.-]+[^#]*)(?:#.*)?$", line)
         if m and not line.strip().startswith("- -e") and m.group(1).strip() not in ("pip", "pip:"):
             name, spec = _spec(m.group(1))
+            tail = re.search(r"#\s*(\w+)", line)  # a pip-only package names its section: "# instructor extra"
+            where = next((k for k in sections if tail and tail.group(1) in k), current)
             if name != "python":
-                assert current is not None, f"environment.yml: {name} comes before any section comment"
-                sections[current][name] = spec
+                assert where is not None, f"environment.yml: {name} comes before any section comment"
+                sections[where][name] = spec
     return sections
 
 
