@@ -72,18 +72,19 @@ def _error_line(output) -> tuple[str, int | None]:
     return first.strip(), where
 
 
-def _hidden_line(source: str, line: int | None) -> str | None:
-    """The source line ``line`` (1-based) when it lies between BEGIN and END HIDDEN TESTS, else None."""
-    if line is None:
-        return None
+def _hidden_line(source: str, line: int | None, traceback: str = "") -> str | None:
+    """The hidden test line the error came from: source line ``line`` (1-based) when it lies between BEGIN and
+    END HIDDEN TESTS, or without a line number a hidden line the ``traceback`` quotes; else None."""
     inside = False
     for k, text in enumerate(source.splitlines(), start=1):
         if "BEGIN HIDDEN TESTS" in text:
             inside = True
         elif "END HIDDEN TESTS" in text:
             inside = False
-        elif k == line:
+        elif line is not None and k == line:
             return text.strip() if inside else None
+        elif line is None and inside and text.strip() and text.strip() in traceback:
+            return text.strip()
     return None
 
 
@@ -109,8 +110,9 @@ def cell_failures(course: Course) -> tuple[list[Failure], list[tuple[str, str, s
                 if _SANDBOX.search(message):
                     denials.append((student, assignment, "sandbox", f"{path.name}: {message}"))
                 if meta.get("grade") and not meta.get("solution"):
+                    quoted = _ANSI.sub("", "\n".join(out.get("traceback", [])))
                     failures.append(Failure(student, assignment, path.name, meta.get("grade_id", "?"), message,
-                                            _hidden_line(cell.source, line)))
+                                            _hidden_line(cell.source, line, quoted)))
     return failures, denials
 
 

@@ -164,3 +164,12 @@ def test_report_opens_in_chromium_without_errors(report):
             browser.close()
     assert not errors, errors
     assert first[:3] == ORDER and loaded
+
+
+def test_hidden_line_from_a_line_number_or_a_quoted_call():
+    from autograder.report import _hidden_line
+
+    src = '"""Check that f works."""\ncheck.a(f)\n### BEGIN HIDDEN TESTS\ncheck.a(f, seed=1)\n### END HIDDEN TESTS'
+    assert _hidden_line(src, 4) == "check.a(f, seed=1)" and _hidden_line(src, 2) is None
+    assert _hidden_line(src, None, "GradingError: wrong\n  in check.a(f, seed=1)") == "check.a(f, seed=1)"
+    assert _hidden_line(src, None, "GradingError: wrong") is None
