@@ -15,7 +15,6 @@ The score of a pair is the share of both students' fingerprinted tokens found in
 """
 from __future__ import annotations
 
-import csv
 import difflib
 import html
 import io
@@ -27,6 +26,7 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
 from .course import Course, CourseError, assignments
+from .csvout import write_csv
 
 __all__ = ["NOISE", "GUARANTEE", "own_code", "student_code", "similarities", "write_similarity"]
 
@@ -134,10 +134,7 @@ def write_similarity(course: Course, assignment: str, top: int = 20) -> tuple[Pa
     out = course.root / "similarity"
     out.mkdir(exist_ok=True)
     table = out / f"{assignment}.csv"
-    with open(table, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["student_a", "student_b", "similarity"])
-        writer.writerows([a, b, f"{s:.4f}"] for a, b, s, _ in pairs)
+    write_csv(table, ["student_a", "student_b", "similarity"], ([a, b, round(s, 4)] for a, b, s, _ in pairs))
     shown = [p for p in pairs if p[2] > 0][:top]
     rows = "".join(
         f"<tr><th colspan='2'>{html.escape(a)} &amp; {html.escape(b)}: similarity {s:.2f}</th></tr>"
