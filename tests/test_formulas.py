@@ -1651,6 +1651,7 @@ QUOTED = [(nb, i, q) for nb, qs in QUOTES.items() for i, q in enumerate(qs)]
 _QUOTE_IDS = [f"{nb}-{q.cell}-{i}" for nb, i, q in QUOTED]
 
 
+@pytest.mark.slow  # runs each solution notebook in a kernel
 @pytest.mark.parametrize(("notebook", "index", "quote"), QUOTED, ids=_QUOTE_IDS)
 def test_quoted_number_matches_what_the_cells_compute(notebook, index, quote):
     check_quote(notebook, quote)

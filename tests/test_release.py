@@ -26,6 +26,7 @@ def test_every_solution_has_a_release():
     assert assignments(REPO / "solutions") == assignments(REPO / "notebooks")
 
 
+@pytest.mark.slow  # runs nbgrader generate_assignment on every notebook
 def test_release_matches_generate_assignment(regenerated):
     committed = sorted(p.relative_to(REPO / "notebooks") for p in (REPO / "notebooks").rglob("*.ipynb"))
     fresh = sorted(p.relative_to(regenerated) for p in regenerated.rglob("*.ipynb"))
