@@ -21,7 +21,7 @@ from .export import FORMATS, export, print_table, write_deadline_notes
 from .gradebook_db import DB_URL_VAR
 from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
 from .regrade import regrade, report as regrade_report
-from .roster import import_roster
+from .roster import import_roster, is_student
 from .text import printable
 
 __all__ = ["main", "release", "publish", "collect", "collect_exchange", "collect_zip", "feedback", "export"]
@@ -162,6 +162,9 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     elif args.cmd == "extend":
         until = deadlines.extend(course, args.student, args.assignment, args.until)
         print(printable(f"{args.student} has until {until.isoformat()} for {args.assignment}"))
+        if not is_student(course, args.student):
+            print(printable(f"warning: {args.student} is not a student of the gradebook yet (a typo? roster FILE "
+                            "registers the class)"), file=sys.stderr)
     elif args.cmd == "publish":
         print("published:", ", ".join(publish(course)))
     elif args.cmd == "collect":

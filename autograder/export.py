@@ -220,6 +220,7 @@ def write_deadline_notes(course: Course) -> int:
     grades = read_grades(course)
     path = course.root / NOTES_FILE
     entries = json.loads(path.read_text()) if path.exists() else {}
+    before = json.dumps(entries, sort_keys=True)
     count = 0
     for (student, assignment), score in grades.scores.items():
         note = score.late and score.late.note(grades.deadlines.tz, grades.deadlines.max_days_late)
@@ -231,9 +232,10 @@ def write_deadline_notes(course: Course) -> int:
         entry["deadline_notes"] = [note] if note else []
         entry["notes"] = [n for n in entry.get("notes", []) if n not in old] + entry["deadline_notes"]
         count += bool(note)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
-    tmp.replace(path)
+    if json.dumps(entries, sort_keys=True) != before:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
+        tmp.replace(path)
     return count
 
 

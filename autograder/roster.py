@@ -19,7 +19,8 @@ from nbgrader.api import Gradebook
 from .course import Course, CourseError
 from .text import id_problem
 
-__all__ = ["ROSTER_FILE", "FIELDS", "Member", "read_roster", "load_roster", "import_roster", "open_gradebook"]
+__all__ = ["ROSTER_FILE", "FIELDS", "Member", "read_roster", "load_roster", "import_roster", "open_gradebook",
+           "is_student"]
 
 ROSTER_FILE = "roster.csv"
 FIELDS = ("id", "name", "sis_user_id", "sis_login_id", "section", "email", "canvas_id")
@@ -82,6 +83,12 @@ def open_gradebook(course: Course) -> Gradebook:
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         raise CourseError(f"{course.root} has no gradebook (run `python -m autograder init` first)")
     return Gradebook(url)
+
+
+def is_student(course: Course, student: str) -> bool:
+    """Whether the gradebook knows ``student`` (registered by ``roster`` or ``collect``)."""
+    with open_gradebook(course) as gb:
+        return any(s.id == student for s in gb.students)
 
 
 def _names(name: str) -> dict[str, str]:

@@ -96,6 +96,7 @@ def test_due_and_extend_commands(tmp_path, capsys):
     run = ["--course", str(course.root)]
     assert main([*run, "due", A1, "2026-03-01T23:59"]) == 0  # naive: UTC (no timezone set)
     assert main([*run, "extend", "ada", A1, "--until", "2026-03-04T12:00+01:00"]) == 0
+    assert "ada is not a student of the gradebook yet" in capsys.readouterr().err  # granted, with a warning
     rules = deadlines.load(course.root)
     assert rules.due == {A1: DUE}
     assert rules.extensions == {A1: {"ada": datetime(2026, 3, 4, 11, 0, tzinfo=UTC)}}
