@@ -83,7 +83,7 @@ class Grades:
             if s is None:
                 continue
             out += [f"{a}: {n}" for n in s.notes]
-            if s.late and (s.late.days or s.late.submitted is None):
+            if s.late and s.late.deadline and (s.late.days or s.late.submitted is None):
                 out.append(f"{a}: {s.late.note(self.deadlines.tz, self.deadlines.max_days_late)}")
         return out
 

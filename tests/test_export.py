@@ -88,8 +88,9 @@ def test_pending_hand_grading_is_not_lost_points(tmp_path):
         submit(gb, "perfect_pending", A1)                  # 12 autograded, the 2-point answer not graded yet
         submit(gb, "perfect_graded", A1, answer=2)         # a grader gave 2
         submit(gb, "half_graded", A1, t1=8, t2=0, answer=1)
-        submit(gb, "untouched", A1, t1=0, t2=0, untouched=True)  # nbgrader scored the untouched answer 0
+        submit(gb, "untouched", A1, None, t1=0, t2=0, untouched=True)  # nbgrader scored the untouched answer 0
     rows = _dicts(export(course))
+    assert {r["notes"] for r in rows.values()} == {""}  # no due date: no time needed, nothing to note
     split = {s: tuple(float(r[k]) for k in (A1, "autograded", "hand_graded", "hand_pending", "max_total"))
              for s, r in rows.items()}
     assert split == {"perfect_pending": (12, 12, 0, 2, 28), "perfect_graded": (14, 12, 2, 0, 28),
