@@ -29,6 +29,7 @@ from typing import Callable
 from nbgrader.api import Gradebook, MissingEntry
 
 from .course import NOTES_FILE, Course, CourseError, NbgraderError
+from .csvout import neutralise, number, write_csv
 from .gradebook_db import snapshot
 
 __all__ = ["LOG", "DRY_RUN_CSV", "Change", "scores", "source_digests", "regenerate", "regrade", "report"]
@@ -164,26 +165,23 @@ def regrade(course: Course, assignments: list[str], grade: Callable[[Course], li
 
     changes = _diff(old, new, why)
     out = course.root / DRY_RUN_CSV if dry_run else course.root / "regrade-changes.csv"
-    with open(out, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows([c.student, c.assignment, c.notebook, c.test, _num(c.old), _num(c.new), _num(c.old_max),
-                          _num(c.new_max), _num(c.old_total), _num(c.new_total), c.why] for c in changes)
+    write_csv(out, CSV_COLUMNS, [[c.student, c.assignment, c.notebook, c.test, c.old, c.new, c.old_max, c.new_max,
+                                  c.old_total, c.new_total, c.why] for c in changes])
     if not dry_run and changes:
         log = course.root / LOG
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         fresh = not log.exists()
-        with open(log, "a", newline="") as fh:
-            writer = csv.writer(fh)
+        with open(log, "a", newline="", encoding="utf-8") as fh:  # appended: csvout's quoting and neutralising
+            writer = csv.writer(fh, quoting=csv.QUOTE_ALL)
             if fresh:
                 writer.writerow(LOG_COLUMNS)
-            writer.writerows([stamp, c.student, c.assignment, c.test, _num(c.old), _num(c.new), c.why]
-                             for c in changes)
+            writer.writerows([stamp, *map(neutralise, (c.student, c.assignment, c.test)), _num(c.old), _num(c.new),
+                              neutralise(c.why)] for c in changes)
     return results, changes, out
 
 
 def _num(x: float | None) -> str:
-    return "" if x is None else f"{x:g}"
+    return "" if x is None else number(x)
 
 
 def report(changes: list[Change], path: Path, dry_run: bool) -> str:

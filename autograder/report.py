@@ -19,7 +19,6 @@ CSVs: ``report/scores.csv``, ``cells.csv``, ``failures.csv``, ``hidden.csv``, ``
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -32,6 +31,7 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from .course import NOTES_FILE, Course, CourseError
+from .csvout import write_csv
 
 __all__ = ["Failure", "cell_failures", "cell_losses", "incidents", "write_report"]
 
@@ -201,10 +201,7 @@ def _table(header: list[str], rows: list[list], cls: str = "") -> str:
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
+    write_csv(path, header, rows)  # quoted, a cell a spreadsheet would read as a formula neutralised
 
 
 def write_report(course: Course) -> Path:
