@@ -84,8 +84,17 @@ def test_python_floor_agrees():
 
 
 def _top_level_imports(source: str) -> set[str]:
+    """The top-level names of the modules ``source`` imports, but for optional ones (in the body of a ``try``
+    that catches ImportError, like notebook 4's PyTorch cell)."""
+    tree = ast.parse(source)
+    optional = {id(node) for tr in ast.walk(tree) if isinstance(tr, ast.Try)
+                and any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                        for h in tr.handlers)
+                for stmt in tr.body for node in ast.walk(stmt)}
     modules = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
         if isinstance(node, ast.Import):
             modules |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
