@@ -161,6 +161,12 @@ def _cli(course: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=3000, env=nbgrader_env(), cwd=REPO)
 
 
+#: Why each trick's first grade cell failed (the trick ran, and the verdict saw through it).
+WHY = {**dict.fromkeys(("input_pass", "post_run", "time_magic", "fake_import"), "never reported its results"),
+       **dict.fromkeys(("ast_try", "peek", "sly_array", "forged"), "expected 0.842, got 0."),
+       "ref_import": "No module named 'course_utils.softmax'"}
+
+
 def _outputs_text(path: Path) -> str:
     nb = nbformat.read(path, 4)
     return json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"])
@@ -210,10 +216,16 @@ def test_no_trick_earns_a_point_and_the_honest_keep_full_marks(tmp_path):
     for student in HONEST:
         assert {gid: scores[student, gid] for gid in points} == points, student
         assert exported[student] == full
+    assert set(WHY) == set(tricks)
     earned = {s: {gid: scores[s, gid] for gid in points if scores[s, gid]} for s in tricks}
     assert earned == {s: {} for s in tricks}
     assert {s: exported[s] for s in tricks} == {s: 0.0 for s in tricks}
 
+    for student, why in WHY.items():
+        nb = nbformat.read(course.autograded / student / A / NB, 4)
+        first = json.dumps(_cells(nb)[0].outputs)
+        assert why in first, (student, first[:500])
+    assert "application/vnd.softmax-course.results+json" in _outputs_text(course.autograded / "forged" / A / NB)
     peek = _outputs_text(course.autograded / "peek" / A / NB)
     assert "listing" in peek  # the cell did run
     assert REFERENCE_LINE not in peek and JUDGING_LINE not in peek
