@@ -26,10 +26,12 @@ def judge_notebook(data: bytes) -> bytes:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             continue
+        failed: list[str] = []
         try:
-            message = judge_cell(cell.source, cell.outputs)
+            message = judge_cell(cell.source, cell.outputs, failed)
         except PlanError as exc:
             raise BrokenGradeCell(f"grade cell {meta.get('grade_id')!r}: {exc}") from None
         cell.outputs = [] if message is None else [nbformat.v4.new_output(
-            "error", ename="GradingError", evalue=message, traceback=[f"GradingError: {message}"])]
+            "error", ename="GradingError", evalue=message,
+            traceback=[f"----> {failed[0]}" if failed else "", f"GradingError: {message}"])]
     return nbformat.writes(nb).encode()

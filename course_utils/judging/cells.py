@@ -23,6 +23,11 @@ class PlanError(ValueError):
 
 def plan(source: str) -> list[tuple[str, dict]]:
     """The check calls of a grade cell, in order: [("softmax.large_logits", {"seed": 0}), ...]."""
+    return [(check, params) for check, params, _ in plan_lines(source)]
+
+
+def plan_lines(source: str) -> list[tuple[str, dict, str]]:
+    """:func:`plan`, each call with its line of source (``check.large_logits(softmax, seed=0)``)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -42,7 +47,8 @@ def plan(source: str) -> list[tuple[str, dict]]:
                 params = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
             except ValueError:
                 raise PlanError(f"line {stmt.lineno} of a grade cell passes a non-literal keyword") from None
-            calls.append((f"{aliases[call.func.value.id]}.{call.func.attr}", params))
+            calls.append((f"{aliases[call.func.value.id]}.{call.func.attr}", params,
+                          ast.get_source_segment(source, stmt)))
         else:
             raise PlanError(f"line {stmt.lineno} of a grade cell is not a check call: "
                             f"{ast.get_source_segment(source, stmt)!r}")
@@ -61,10 +67,13 @@ def records(outputs) -> list[dict]:
     return found
 
 
-def judge_cell(source: str, outputs) -> str | None:
-    """None if every planned check reported results that pass, else the first failure's message."""
+def judge_cell(source: str, outputs, failed: list | None = None) -> str | None:
+    """None if every planned check reported results that pass, else the first failure's message (and its line
+    of source appended to ``failed``, if given)."""
     found = records(outputs)
-    for check, params in plan(source):
+    for check, params, line in plan_lines(source):
+        if failed is not None:
+            failed[:] = [line]
         want = canonical(params)
         match = next((r for r in found if r["check"] == check and canonical(r.get("params")) == want), None)
         if match is None:
