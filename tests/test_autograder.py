@@ -3,6 +3,7 @@
 The hostile corpus (tests/hostile_corpus.py) is graded once per session together with honest students.
 """
 import csv
+import hashlib
 import html as html_lib
 import re
 import socket
@@ -123,10 +124,26 @@ def test_gradebook_is_intact(graded):
     assert students == set(cases) and submissions == len(cases)
 
 
+def _digests(folder: Path) -> dict[str, str]:
+    """{path relative to ``folder``: SHA-256 of its bytes} for every file below ``folder``."""
+    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
 def test_submitted_files_are_not_modified(graded):
-    course, _, _, _ = graded
-    assert (course.submitted / "invalid_json" / A / "softmax.ipynb").read_text().endswith("\n") is False
-    assert (course.submitted / "renamed" / A / "softmax (1).ipynb").exists()
+    """After grading and feedback, every submitted file has the bytes the student handed in (the inbox that
+    ``collect`` copied): the same names, the same SHA-256; ``collect`` adds only ``timestamp.txt``."""
+    course, cases, _, _ = graded
+    inbox = course.root.parent / "inbox"
+    changed = {}
+    for student in cases:
+        handed_in, kept = _digests(inbox / student / A), _digests(course.submitted / student / A)
+        if "timestamp.txt" not in handed_in:
+            kept.pop("timestamp.txt", None)
+        if kept != handed_in:
+            changed[student] = sorted(set(kept.items()) ^ set(handed_in.items()))
+    assert not changed, f"submitted files changed by grading (name, sha256): {changed}"
+    assert "softmax (1).ipynb" in _digests(course.submitted / "renamed" / A)  # kept under the student's name
 
 
 def test_no_notebook_holds_a_worker_much_longer_than_its_limit(graded):
