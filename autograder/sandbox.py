@@ -377,6 +377,9 @@ def _set_environment() -> None:
                       MPLCONFIGDIR=HOME + "/.config/matplotlib", JUPYTER_RUNTIME_DIR=runtime, XDG_RUNTIME_DIR=runtime)
     for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         os.environ.pop(name, None)
+    # the kernel's parent is its init, PID 1: ipykernel's parent poller would take that for a dead parent and
+    # exit (the kernel dies with its supervisor anyway, PR_SET_PDEATHSIG)
+    os.environ.pop("JPY_PARENT_PID", None)
     tempfile.tempdir = None  # the zygote may have cached the grader's temporary folder
 
 

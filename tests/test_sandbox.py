@@ -596,6 +596,22 @@ def test_a_submitted_symbolic_link_leads_nowhere(world):
 
 
 @pytest.mark.slow  # enters a sandbox
+def test_ipykernel_would_not_take_the_kernel_s_init_for_a_dead_parent(world, monkeypatch):
+    """The kernel's parent inside is its init (PID 1), which ipykernel's parent poller reads as "my parent
+    exited": the sandbox drops JPY_PARENT_PID, so a kernel started there polls for nothing."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    monkeypatch.setenv("JPY_PARENT_PID", str(os.getpid()))
+
+    def probe():
+        app = IPKernelApp(parent_handle=int(os.environ.get("JPY_PARENT_PID") or 0))
+        app.init_poller()
+        return {"ppid": os.getppid(), "env": os.environ.get("JPY_PARENT_PID"), "poller": app.poller is not None}
+
+    assert in_sandbox(probe, policy_for(world), str(world / "scratch")) == {"ppid": 1, "env": None, "poller": False}
+
+
+@pytest.mark.slow  # enters a sandbox
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_kernel_that_signals_itself_dies_as_it_would_outside(world, signum):
     """``os.kill(os.getpid(), 9)`` ends a sandboxed kernel at once (PID 1 of a namespace would ignore it:
