@@ -1,4 +1,5 @@
-"""Hostile and broken submissions for notebook 1, each with the score the grader must give (of 12).
+"""Hostile and broken submissions for notebook 1, each with the score the grader must give (points read from
+the notebook's grade cells, never repeated here).
 
 Builders take the release and source notebooks of 01_softmax and write one student's folder.
 """
@@ -21,7 +22,20 @@ def softmax(z, axis=-1, temperature=1.0):
     return e / e.sum(axis=axis, keepdims=True)
 '''
 NB = "softmax.ipynb"
-FULL, NAIVE_SCORE = 12.0, 8.0
+#: grade cells a naive exp(z) / sum(exp(z)) loses: the large logits overflow and integer input stays integer
+NAIVE_LOSES = ("test_softmax_stability", "test_softmax_dtype")
+
+
+def points(notebook: Path, grade_ids=None) -> float:
+    """The autograded points of ``notebook`` (of the cells ``grade_ids`` only, if given)."""
+    return float(sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(notebook, 4).cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
+                     and (grade_ids is None or c.metadata["nbgrader"]["grade_id"] in grade_ids)))
+
+
+_SOURCE = Path(__file__).resolve().parent.parent / "solutions" / "01_softmax" / NB
+FULL = points(_SOURCE)
+NAIVE_SCORE = FULL - points(_SOURCE, NAIVE_LOSES)
 
 
 def _answer(code):

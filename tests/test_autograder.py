@@ -23,7 +23,7 @@ from autograder.course import Course, assignments
 from autograder.execute import Limits
 from autograder.grade import grade_all
 
-from hostile_corpus import corpus, grader_cases, hidden_line
+from hostile_corpus import NAIVE_SCORE, corpus, grader_cases, hidden_line
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"
@@ -180,5 +180,5 @@ def test_demo_grades_every_notebook_as_expected():
         full = _autograded_max(a)
         assert float(rows["ada"][a]) == full, (a, rows["ada"])
         assert float(rows["ben"][a]) == 0, (a, rows["ben"])
-        assert float(rows["cy"][a]) == (full - 4 if a == A else full), (a, rows["cy"])
+        assert float(rows["cy"][a]) == (NAIVE_SCORE if a == A else full), (a, rows["cy"])
         assert float(rows["dee"][a]) == (0 if a == A else full), (a, rows["dee"])
