@@ -24,7 +24,6 @@ import re
 import shutil
 import stat
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -100,7 +99,7 @@ class _Collection:
 
 def collect(course: Course, path: Path, limits: CollectLimits = CollectLimits()) -> Collected:
     """Copy ``PATH/<student>/<assignment>/*`` into ``submitted/`` (links refused) and register the students.
-    A submission without ``timestamp.txt`` gets the time of collection."""
+    A submission without ``timestamp.txt`` has no time: it counts as on time, with a note (autograder/export.py)."""
     path = Path(path)
     if not path.is_dir():
         raise CourseError(f"{printable(path)} is not a folder of <student>/<assignment>/ submissions")
@@ -140,16 +139,15 @@ def _collect_student(run: _Collection, root_fd: int, student: str, known: set[st
             if adir.is_symlink():
                 run.refuse(f"{shown}: a symbolic link; not followed, not collected")
             elif adir.is_dir(follow_symlinks=False):
-                _collect_folder(run, sfd, adir.name, student, adir.name, shown, limits,
-                                stamp=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+                _collect_folder(run, sfd, adir.name, student, adir.name, shown, limits)
     finally:
         os.close(sfd)
 
 
 def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, assignment: str, shown: str,
-                    limits: CollectLimits, stamp: str) -> None:
+                    limits: CollectLimits) -> None:
     """Stage the folder ``name`` (opened under ``parent_fd``) as ``student``'s ``assignment`` and place it,
-    or refuse it whole; ``stamp`` is its timestamp when it has no ``timestamp.txt``."""
+    or refuse it whole."""
     staged = run.staging()
     notes: list[str] = []
     try:
@@ -166,7 +164,8 @@ def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, a
             raise Refused(f"{shown}: {problem}; not collected (fix or delete it and collect again)")
         if not any(p.is_file() for p in staged.rglob("*") if p != staged / "timestamp.txt"):
             raise Refused(f"{shown}: nothing left to collect")
-        (staged / "timestamp.txt").write_text(text or stamp)
+        if text:
+            (staged / "timestamp.txt").write_text(text)
     except Refused as exc:
         notes.append(str(exc))
         shutil.rmtree(staged, ignore_errors=True)
@@ -233,8 +232,15 @@ def collect_zip(course: Course, archive: Path, assignment: str, regexp: str = ZI
                     continue
                 budget -= (staged / file_id).stat().st_size
             if any(staged.iterdir()):
+                (staged / "timestamp.txt").write_text(_zip_time(files.values()))
                 run.place(student, assignment, staged)
     return run.finish()
+
+
+def _zip_time(infos) -> str:
+    """The submission time of an LMS download: the latest time the zip stores for the student's files (zip
+    times carry no time zone; they are read as UTC)."""
+    return "%04d-%02d-%02d %02d:%02d:%02d UTC" % max(info.date_time for info in infos)
 
 
 def collect_exchange(course: Course, limits: CollectLimits = CollectLimits()) -> Collected:

@@ -195,14 +195,20 @@ def test_zip_inside_an_upload_is_never_opened(course, tmp_path, capsys):
     assert "carol_upload.zip: not collected: an archive inside the export is never opened" in err
 
 
-def test_a_students_timestamp_in_an_archive_is_ignored(course, tmp_path, capsys):
+def test_a_students_timestamp_in_an_archive_is_ignored_and_the_zips_own_time_counts(course, tmp_path, capsys):
+    """The submission time of an LMS download is the latest time the zip stores for the student's files; a
+    timestamp.txt the student uploaded is not even collected."""
     archive = tmp_path / "export.zip"
-    with _honest_zip(archive) as zf:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for student, when in (("ann", (2026, 3, 1, 9, 30, 0)), ("bob", (2026, 3, 2, 23, 59, 58))):
+            zf.writestr(zipfile.ZipInfo(f"submissions/{student}_{NB}", when), SOLUTION.read_bytes())
+        zf.writestr(zipfile.ZipInfo("submissions/ann_extra.ipynb", (2026, 3, 1, 10, 15, 2)), SOLUTION.read_bytes())
         zf.writestr("submissions/ann_timestamp.txt", "2000-01-01 00:00:00 UTC")
         zf.writestr("submissions/ann/timestamp.txt", "2000-01-01 00:00:00 UTC")
     code, out, _ = _collect(course, capsys, str(archive), "--assignment", A)
     _assert_class_collected(course, code, out)
-    assert not (course.submitted / "ann" / A / "timestamp.txt").exists()
+    stamp = {s: (course.submitted / s / A / "timestamp.txt").read_text() for s in sorted(HONEST)}
+    assert stamp == {"ann": "2026-03-01 10:15:02 UTC", "bob": "2026-03-02 23:59:58 UTC"}
 
 
 # ------------------------------------------------------------------------------------------------ student ids
