@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .gradebook_db import DB_URL_VAR, configured_db_url, persist_db_url
+from .gradebook_db import DB_URL_VAR, configured_db_url, nbgrader_env, persist_db_url  # noqa: F401 - re-exported
 from .text import id_problem
 
 __all__ = ["REPO", "NBGRADER", "NOTES_FILE", "Course", "CourseError", "NbgraderError", "assignments"]
@@ -31,14 +31,6 @@ class NbgraderError(CourseError):
 def assignments(solutions: Path = REPO / "solutions") -> list[str]:
     """Assignment ids (folder names under ``solutions/``) in course order."""
     return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
-
-
-def nbgrader_env() -> dict[str, str]:
-    """Environment for nbgrader subprocesses: this interpreter's scripts first on PATH (nbgrader runs alembic)."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    return env
 
 
 class Course:

@@ -17,13 +17,21 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from traitlets.config.loader import PyFileConfigLoader
 
-__all__ = ["DB_URL_VAR", "configured_db_url", "persist_db_url", "gradebook_bytes", "snapshot"]
+__all__ = ["DB_URL_VAR", "nbgrader_env", "configured_db_url", "persist_db_url", "gradebook_bytes", "snapshot"]
 
 #: The environment variable that names the gradebook for one command (``--db``), read by nbgrader_config.py.
 DB_URL_VAR = "SOFTMAX_DB_URL"
 _CONFIG = "nbgrader_config.py"
 _DEFAULT = "sqlite:///gradebook.db"
 _SOURCE = "SOFTMAX_SNAPSHOT_DB_URL"  # how snapshot() hands the source URL to its child process
+
+
+def nbgrader_env() -> dict[str, str]:
+    """Environment for nbgrader subprocesses: this interpreter's scripts first on PATH (nbgrader runs alembic)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
 
 
 def configured_db_url(root: Path) -> str:
@@ -63,7 +71,6 @@ def snapshot(db_url: str, assignments: list[str]) -> bytes:
 
     The copy runs in a child process with the environment of nbgrader commands (a new gradebook runs
     ``alembic``, which must be on PATH); the URL goes through the environment, never a command line."""
-    from .course import nbgrader_env
 
     with tempfile.TemporaryDirectory(prefix="gradebook-snapshot-") as tmp:
         path = Path(tmp) / "gradebook.db"
