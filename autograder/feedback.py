@@ -20,9 +20,11 @@ from pathlib import Path
 
 from nbformat.v4 import new_markdown_cell
 from nbgrader.api import Gradebook
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .course import NOTES_FILE
+from .regions import strip_hidden
 from .text import printable
 
 __all__ = ["MAX_CELL_CHARS", "HideHiddenTests", "MarkUngradedAnswers", "notes_cell", "strip_hidden"]
@@ -30,13 +32,7 @@ __all__ = ["MAX_CELL_CHARS", "HideHiddenTests", "MarkUngradedAnswers", "notes_ce
 #: Characters of one cell's source, and of its outputs together, that the feedback shows (1 Mi).
 MAX_CELL_CHARS = 2**20
 
-_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def strip_hidden(source: str) -> str:
-    """Replace hidden-test regions with a one-line placeholder."""
-    return _HIDDEN.sub("# (hidden tests are not shown)\n", source)
 
 
 class HideHiddenTests(NbGraderPreprocessor):
@@ -51,7 +47,7 @@ class HideHiddenTests(NbGraderPreprocessor):
             if note:
                 cells.append(new_markdown_cell(f"*{note}*"))
         nb.cells = cells
-        notes = _notes(resources)
+        notes = _notes(CourseDirectory(config=self.config).root, resources)
         if notes:
             nb.cells.insert(0, notes_cell(notes))
         return nb, resources
@@ -113,9 +109,10 @@ def _limit_cell(cell) -> str | None:
             f"feedback shows at most {MAX_CELL_CHARS:,} characters of each.]")
 
 
-def _notes(resources) -> list[str]:
+def _notes(root: str, resources) -> list[str]:
+    """The grader's notes on this submission, from the course directory ``root`` (nbgrader's CourseDirectory)."""
     info = resources.get("nbgrader", {})
-    path = Path(NOTES_FILE)  # nbgrader runs in the course directory
+    path = Path(root) / NOTES_FILE
     if not path.exists():
         return []
     entry = json.loads(path.read_text()).get(f"{info.get('student')}/{info.get('assignment')}", {})

@@ -32,6 +32,7 @@ from nbgrader.api import Gradebook
 
 from .course import NOTES_FILE, Course, CourseError
 from .csvout import write_csv
+from .regions import hidden_lines
 
 __all__ = ["Failure", "cell_failures", "cell_losses", "incidents", "write_report"]
 
@@ -75,17 +76,10 @@ def _error_line(output) -> tuple[str, int | None]:
 def _hidden_line(source: str, line: int | None, traceback: str = "") -> str | None:
     """The hidden test line the error came from: source line ``line`` (1-based) when it lies between BEGIN and
     END HIDDEN TESTS, or without a line number a hidden line the ``traceback`` quotes; else None."""
-    inside = False
-    for k, text in enumerate(source.splitlines(), start=1):
-        if "BEGIN HIDDEN TESTS" in text:
-            inside = True
-        elif "END HIDDEN TESTS" in text:
-            inside = False
-        elif line is not None and k == line:
-            return text.strip() if inside else None
-        elif line is None and inside and text.strip() and text.strip() in traceback:
-            return text.strip()
-    return None
+    hidden = hidden_lines(source)
+    if line is not None:
+        return hidden.get(line)
+    return next((text for text in hidden.values() if text in traceback), None)
 
 
 def cell_failures(course: Course) -> tuple[list[Failure], list[tuple[str, str, str, str]]]:

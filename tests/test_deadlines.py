@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import nbformat
+from traitlets.config import Config
 import pytest
 from nbgrader.api import Gradebook
 
@@ -152,8 +153,8 @@ def test_feedback_states_due_date_time_and_penalty(late_class, monkeypatch):
     assert "on time, no late penalty" in entries[f"extended/{A1}"]["notes"][0]
     assert "score is 0" in entries[f"tardy/{A1}"]["notes"][0]
 
-    monkeypatch.chdir(late_class.root)  # nbgrader runs feedback preprocessors in the course directory
-    nb, _ = HideHiddenTests().preprocess(nbformat.v4.new_notebook(),
+    config = Config({"CourseDirectory": {"root": str(late_class.root)}})  # run from anywhere: notes in the course
+    nb, _ = HideHiddenTests(config=config).preprocess(nbformat.v4.new_notebook(),
                                          {"nbgrader": {"student": "oneday", "assignment": A1}})
     assert "late penalty 10% of the raw score 12 = 1.2 points (score 10.8)" in nb.cells[0].source
     assert "submitted 2026-03-02 10:00:00 UTC" in nb.cells[0].source
