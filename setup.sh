@@ -27,6 +27,13 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v apt-get >
     || echo "setup: could not install postgresql; the PostgreSQL gradebook tests will be skipped"
 fi
 
+# libseccomp for the grading sandbox's seccomp filter (pyseccomp, in the instructor extra, loads it).
+if ! ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libseccomp2; } \
+    || echo "setup: could not install libseccomp2; grade will ask for --no-sandbox"
+fi
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # The student's packages, the instructor's grader (the `instructor` extra) and the test tools (`dev`).

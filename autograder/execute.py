@@ -187,8 +187,8 @@ def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
     finally:
         watchdog.stop()
     if ep.output_dropped:
-        notes.append(f"{name}: the notebook printed more than {ep.max_output_bytes // 2**20} MB; "
-                     "the rest of its output was dropped.")
+        notes.append(f"{name}: the notebook's output went beyond {ep.max_output_bytes // 2**20} MB (in total, or in "
+                     "one message); what went beyond was dropped.")
     return status, notes
 
 

@@ -7,8 +7,11 @@ student's first line runs, paid again for every submission. Here the first kerne
 sets its own resource limits, enters the sandbox (autograder/sandbox.py) with the submission's scratch
 folder as its working directory, and becomes an ordinary IPython kernel in a process group of its own.
 
-Each kernel gets a private directory holding its connection file and its ZeroMQ Unix sockets (``ipc``), the
-only path besides its scratch folder that the sandbox has to show it. Any failure of the fork path (a
+Each kernel gets a private directory holding its connection file and its ZeroMQ Unix sockets (``ipc``). A
+sandboxed kernel sees a copy of it in its own tmpfs (nothing of the host disk is writable) and binds its
+sockets there; the grader connects through ``/proc/<supervisor>/root``. The grader's sockets take no message
+over ``max_message_bytes`` (ZeroMQ ``MAXMSGSIZE``: a bigger one is refused before it is read into memory, and
+noted as dropped output). Any failure of the fork path (a
 kernel command other than ``python -m ipykernel_launcher``, no pidfd support, a zygote that cannot start)
 falls back, with a logged warning, to a plain ``python -m autograder.zygote`` start that applies the same
 limits and sandbox. The private ``jupyter_client`` internals used here are listed in ``INTERNALS`` and
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import concurrent.futures
 import functools
 import json
 import os
@@ -35,12 +39,16 @@ from dataclasses import dataclass
 from queue import Empty
 from typing import Any, Callable
 
+import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_core.utils import run_sync
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from nbgrader.preprocessors import Execute
 from traitlets import Any as AnyTrait
-from traitlets import CaselessStrEnum, Type, default
+from traitlets import CaselessStrEnum, Integer, Type, default
+from zmq.utils.monitor import parse_monitor_message
 
 __all__ = ["INTERNALS", "KernelLaunch", "ForkExecute", "ForkKernelManager", "start_zygote"]
 
@@ -49,6 +57,10 @@ __all__ = ["INTERNALS", "KernelLaunch", "ForkExecute", "ForkKernelManager", "sta
 INTERNALS = (
     (AsyncKernelManager, "_async_pre_start_kernel", "overridden to install ForkProvisioner"),
     (AsyncKernelManager, "_async_cleanup_resources", "overridden to remove the kernel's folder"),
+    (AsyncKernelManager, "_async_launch_kernel", "overridden to reach a sandboxed kernel's sockets"),
+    (AsyncKernelClient, "_created_context", "set with the client's own context, so it is destroyed with it"),
+    (AsyncKernelClient, "_iopub_channel", "reset by ReadyClient.reopen, so the next use creates a new socket"),
+    (AsyncKernelClient, "_shell_channel", "reset by ReadyClient.reopen, so the next use creates a new socket"),
     (AsyncKernelClient, "_handle_kernel_info_reply", "called by ReadyClient.wait_for_ready, as upstream does"),
     (LocalProvisioner, "process", "set by ForkProvisioner.launch_kernel, as upstream does"),
     (LocalProvisioner, "pid", "set by ForkProvisioner.launch_kernel, as upstream does"),
@@ -75,9 +87,13 @@ class KernelLaunch:
 
 
 class _Zygote:
-    """This process's zygote, started on first use and restarted if it dies; one request at a time."""
+    """This process's zygote, started on first use and restarted if it dies; one request at a time.
+
+    It is started from a thread kept for that alone: the zygote dies with the thread that started it
+    (PR_SET_PDEATHSIG), and a worker's threads may come and go."""
     proc: subprocess.Popen | None = None
     lock = threading.Lock()
+    spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zygote-spawner")
 
     @classmethod
     def start(cls, python: str, env: dict[str, str]) -> None:
@@ -88,9 +104,10 @@ class _Zygote:
     @classmethod
     def _start(cls, python: str, env: dict[str, str]) -> None:
         if cls.proc is None or cls.proc.poll() is not None:
-            cls.proc = subprocess.Popen([python, "-c", "from autograder.zygote import serve; serve()"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env=env | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+            code = f"from autograder.zygote import serve; serve(parent={os.getpid()})"
+            cls.proc = cls.spawner.submit(
+                subprocess.Popen, [python, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                env=env | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}).result()
 
     @classmethod
     def fork(cls, python: str, args: list[str], env: dict[str, str], spec: str) -> int:
@@ -170,13 +187,65 @@ class ForkProvisioner(LocalProvisioner):
         return self.connection_info
 
 
+def _limited_context(max_bytes: int) -> zmq.asyncio.Context:
+    """A ZeroMQ context whose sockets refuse any message over ``max_bytes`` (ZMQ_MAXMSGSIZE): the peer that
+    sends one is disconnected before the message is read (the sockets reconnect by themselves)."""
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, max_bytes)
+    return context
+
+
 class ReadyClient(AsyncKernelClient):
     """A kernel client that is ready as soon as its ``kernel_info`` request is answered on both channels.
 
     jupyter_client's ``wait_for_ready`` then also waits for 0.2 s of silence on IOPub, idle time paid once
     per notebook. Seeing the ``idle`` status that closes our own request already proves that IOPub is
     connected and has delivered everything the kernel sent before it (ZeroMQ keeps order on a socket).
+    Its sockets take no message over ``max_message_bytes``.
     """
+
+    max_message_bytes = Integer(32 * 2**20)
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        return _limited_context(self.max_message_bytes)
+
+    def start_channels(self, *args, **kwargs) -> None:
+        super().start_channels(*args, **kwargs)
+        self._watch()
+
+    def stop_channels(self) -> None:
+        self._unwatch()
+        super().stop_channels()
+
+    def reopen(self) -> None:
+        """New IOPub and shell sockets (ZeroMQ does not reconnect after refusing a message)."""
+        self._unwatch()
+        for name in ("_iopub_channel", "_shell_channel"):
+            getattr(self, name).stop()
+            setattr(self, name, None)
+        self.iopub_channel.start()
+        self.shell_channel.start()
+        self._watch()
+
+    def _watch(self) -> None:
+        self._monitors = [channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+                          for channel in (self.iopub_channel, self.shell_channel)]
+
+    def _unwatch(self) -> None:
+        for monitor in getattr(self, "_monitors", ()):
+            monitor.close(linger=0)
+        self._monitors = []
+
+    async def disconnections(self) -> int:
+        """How many times the kernel was disconnected from IOPub or shell since the last call: each time, it
+        had sent a message over ``max_message_bytes``, refused unread (or it died); then call :meth:`reopen`."""
+        count = 0
+        for monitor in getattr(self, "_monitors", ()):
+            while await monitor.poll(0):
+                count += parse_monitor_message(await monitor.recv_multipart())["event"] == zmq.EVENT_DISCONNECTED
+        return count
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
@@ -245,6 +314,18 @@ class ForkKernelManager(AsyncKernelManager):
             self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)
 
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        return _limited_context(ReadyClient.max_message_bytes.default_value)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        """Launch; a sandboxed kernel binds its sockets in its own copy of ``kernel_dir``, reached from here
+        through its supervisor's root (the supervisor shares the kernel's mount namespace)."""
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self.launch.sandbox is not None:
+            self.ip = f"/proc/{self.provisioner.pid}/root{self.ip}"
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)
         if not restart:
@@ -257,7 +338,8 @@ class ForkExecute(Execute):
     ``launch`` and ``kernel_env`` go to every kernel it starts; ``finished`` collects the indices of the cells
     whose execution was answered (so a notebook stopped half-way knows which tests never ran) and
 ``kernel_ready`` whether the kernel ever answered (before that, no student code has run); a notebook's
-    outputs beyond ``max_output_bytes`` are dropped, so a print storm cannot fill the grader's memory.
+    outputs beyond ``max_output_bytes`` are dropped, so a print storm cannot fill the grader's memory, and so is
+    any one message over the client's ``max_message_bytes`` (unread).
     """
 
     launch = AnyTrait(KernelLaunch(memory_bytes=4 * 2**30))
@@ -270,6 +352,7 @@ class ForkExecute(Execute):
         self.finished: set[int] = set()
         self.kernel_ready = False
         self._output_bytes = 0
+        self._refused = False  # a message over the client's limit was refused
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
@@ -284,6 +367,22 @@ class ForkExecute(Execute):
         super().on_cell_executed(**kwargs)
         self.finished.add(kwargs["cell_index"])
 
+    async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+        await self._reconnect_if_refused()  # a refusal may come after its cell's reply
+        cell = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        await self._reconnect_if_refused()
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)
+
+    async def _reconnect_if_refused(self) -> None:
+        """If a message over the client's limit was refused (the kernel is alive: it answered), note output as
+        dropped and open new channels (ZeroMQ does not reconnect after a refusal)."""
+        if await self.kc.disconnections():
+            self._refused = True
+            self.kc.reopen()
+            await self.kc.wait_for_ready(timeout=self.startup_timeout)
+
     def output(self, outs, msg, display_id, cell_index):
         self._output_bytes += len(json.dumps(msg.get("content", {})))
         if self._output_bytes > self.max_output_bytes:
@@ -292,5 +391,5 @@ class ForkExecute(Execute):
 
     @property
     def output_dropped(self) -> bool:
-        """Whether outputs were dropped for going beyond ``max_output_bytes``."""
-        return self._output_bytes > self.max_output_bytes
+        """Whether outputs were dropped for going beyond ``max_output_bytes`` (in total or in one message)."""
+        return self._output_bytes > self.max_output_bytes or self._refused

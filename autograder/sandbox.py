@@ -10,13 +10,15 @@ supervisor (same pid and process group, so the grader's signals work as before);
 die with their parents.
 
 The kernel's root is an allow-list: system and Python environment read-only, a copy of the scratch folder
-read-write at WORKDIR, the policy's ``keep`` paths read-write in place (its connection file and Unix sockets,
-which work across network namespaces), a minimal /dev, its own /proc. WORKDIR, /tmp, $HOME and /dev/shm are
-private, in one tmpfs of ``tmp_bytes`` beyond the scratch folder's own files: nothing a kernel writes reaches
-the machine's disk, so no submission can fill it. Its network is its own loopback. Limits are set in the
-kernel itself; then, under a root grader, it gets a uid of its own (UID_BASE + supervisor pid: a range systemd
-and distributions leave unused) and, always, no capabilities (bounding and ambient sets too) and
-no_new_privs.
+read-write at WORKDIR, a copy of the policy's ``private`` paths read-write in place (its connection file; its
+Unix sockets are bound there, and the grader reaches them through ``/proc/<supervisor>/root``), a minimal /dev,
+its own /proc. WORKDIR, /tmp, $HOME, /dev/shm and those copies are private, in one tmpfs of ``tmp_bytes``
+beyond the copied files: nothing a kernel writes reaches the machine's disk, so no submission can fill it.
+Its network is its own loopback. Limits are set in the kernel itself; then, under a root grader, it gets a
+uid of its own (UID_BASE + supervisor pid: a range systemd and distributions leave unused) and, always, no
+capabilities (bounding and ambient sets too), no_new_privs, a new session keyring of its own, and a seccomp
+filter (libseccomp, through ``pyseccomp``) that answers EPERM to new namespaces, mounts, ptrace, the kernel
+keyrings, bpf and perf_event_open.
 """
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 
-__all__ = ["HOME", "WORKDIR", "UID_BASE", "SandboxError", "SandboxPolicy", "default_readonly", "enter_sandbox",
-           "sandbox_problem"]
+__all__ = ["HOME", "WORKDIR", "UID_BASE", "DENIED_SYSCALLS", "SandboxError", "SandboxPolicy", "default_readonly",
+           "enter_sandbox", "sandbox_problem"]
 
 HOME = "/home/student"
 WORKDIR = HOME + "/work"
@@ -54,6 +56,12 @@ _RDONLY, _NOSUID, _NODEV, _NOEXEC, _REMOUNT, _BIND, _REC, _PRIVATE = 1, 2, 4, 8,
 _KEPT = {os.ST_NOEXEC: 8, os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}  # statvfs -> mount
 _STRICTATIME, _DETACH = 1 << 24, 2
 _PDEATHSIG, _DUMPABLE, _CAPBSET_DROP, _NO_NEW_PRIVS, _CAP_AMBIENT, _AMBIENT_CLEAR_ALL = 1, 4, 24, 38, 47, 4
+_NS_FLAGS = (_NEWNS, _NEWUTS, _NEWIPC, _NEWUSER, _NEWPID, _NEWNET, 0x02000000)  # the last: CLONE_NEWCGROUP
+#: Answered EPERM by the kernel's seccomp filter (besides clone with a namespace flag, and clone3 with ENOSYS,
+#: since its flags are out of a filter's reach and the C library then falls back to clone).
+DENIED_SYSCALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "open_tree", "move_mount",
+                   "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "ptrace", "process_vm_readv",
+                   "process_vm_writev", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd")
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 _USERNS_SWITCHES = (  # (file, the value that forbids user namespaces to unprivileged users, the fix)
     ("/proc/sys/kernel/unprivileged_userns_clone", "0", "sudo sysctl -w kernel.unprivileged_userns_clone=1"),
@@ -89,9 +97,10 @@ class SandboxPolicy:
     ``hide``: paths inside those, shown empty;
     ``shown``: (path, folder) pairs: ``path`` shows ``folder``'s content read-only instead of its own (a grading
     kernel sees the package ``course_utils`` as the files its assignment may read: ``course_utils.editions``);
-    ``keep``: paths shown read-write at their own place and handed to the kernel's uid, e.g.
-    ``dataclasses.replace(policy, keep=(kernel_dir,))`` for the folder of its connection file and sockets
-    (one under /tmp makes the private /tmp show the folders leading to it, and nothing else);
+    ``keep``: paths shown read-write at their own place and handed to the kernel's uid (one under /tmp makes
+    the private /tmp show the folders leading to it, and nothing else); ``private``: folders copied into the
+    private tmpfs and shown there, read-write, at their own place, handed to the kernel's uid (the folder of
+    its connection file: what the kernel writes there never reaches the disk);
     ``memory_bytes``: RLIMIT_AS; ``max_processes``: RLIMIT_NPROC (threads count too); ``tmp_bytes``: memory
     for /tmp, $HOME and /dev/shm together; ``uid``: the uid and gid a root grader drops to (None: UID_BASE +
     the supervisor's pid, so kernels running at the same time never share a uid).
@@ -104,6 +113,7 @@ class SandboxPolicy:
     shown: tuple[tuple[str, str], ...] = ()
     keep: tuple[str, ...] = ()
     uid: int | None = None
+    private: tuple[str, ...] = ()
 
     def here(self) -> SandboxPolicy:
         """This policy with ``readonly`` resolved on the machine that calls it (once per grading process is
@@ -188,11 +198,13 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     for low, high in itertools.pairwise([2, *sorted({alive, *keep_fds}), os.sysconf("SC_OPEN_MAX")]):
         os.closerange(low + 1, high)
     _build_root(_plan(policy, scratch), policy, machine, scratch)
-    _hand_over((WORKDIR, *policy.keep) if root else (), uid, gid)
+    _hand_over((WORKDIR, *policy.keep, *policy.private) if root else (), uid, gid)
     _loopback_up()
     _limit(policy)
     _set_environment()
     _drop_privileges(uid, gid, root)
+    _new_session_keyring()
+    _filter_syscalls()
     _prctl(_PDEATHSIG, signal.SIGKILL)
     if select.select([alive], [], [], 0)[0]:  # end of file: the supervisor died before PDEATHSIG was set
         os._exit(1)
@@ -251,6 +263,7 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
     ops = [("/proc", "proc", ""), ("/dev", "tmpfs", ""), ("/dev/shm", "rw", "/private/shm"),
            ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/private/work")]
     ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES if os.path.exists(f"/dev/{name}")]
+    ops += [(os.path.abspath(path), "copy", "/old" + os.path.realpath(path)) for path in policy.private]
     for kind, group in (("ro", policy.here().readonly), ("hide", policy.hide), ("rw", policy.keep)):
         for path in group:
             path = os.path.abspath(path)
@@ -266,7 +279,7 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
     """Assemble the new root under /new of a staging tmpfs, with the private tmpfs holding a copy of
     ``scratch``; make it read-only but for the writable places, and switch to it, detaching the machine's
     root for good."""
-    size = policy.tmp_bytes + _tmpfs_bytes(scratch)
+    size = policy.tmp_bytes + sum(map(_tmpfs_bytes, (scratch, *policy.private)))
     _mount(None, "/", None, _REC | _PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", _NOSUID | _NODEV, "mode=0755")  # staging; pivot_root takes it off /tmp
     for name in ("old", "new", "private"):
@@ -285,6 +298,9 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
         new = "/new" + target
         if kind == "hide" and not os.path.lexists(new):
             continue  # not shown anyway
+        if kind == "copy":  # into the private tmpfs first, then shown at its place like a kept folder
+            source = shutil.copytree(source, f"/private/copies/{len(writable)}", symlinks=True)
+            kind = "rw"
         if kind == "symlink":
             if not os.path.lexists(new):
                 os.makedirs(os.path.dirname(new), exist_ok=True)
@@ -397,6 +413,42 @@ def _drop_privileges(uid: int, gid: int, root: bool) -> None:
     _call(_libc.capset(header, data), "capset")
     _prctl(_CAP_AMBIENT, _AMBIENT_CLEAR_ALL)
     _prctl(_NO_NEW_PRIVS, 1)
+
+
+def _new_session_keyring() -> None:
+    """Join a new anonymous session keyring (keyctl KEYCTL_JOIN_SESSION_KEYRING, NULL): the grader's session
+    keyring, and whatever the instructor's login put there, is no longer this process's."""
+    seccomp = _seccomp()
+    keyctl = seccomp.resolve_syscall(seccomp.system_arch(), "keyctl")
+    if _libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(1), ctypes.c_void_p(None)) < 0:
+        _call(-1, "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
+
+
+def _filter_syscalls() -> None:
+    """Install the seccomp filter: DENIED_SYSCALLS and clone with a namespace flag fail with EPERM, clone3
+    with ENOSYS (threads and forks fall back to clone), everything else is allowed. Needs no_new_privs."""
+    seccomp = _seccomp()
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        rules.add_rule(seccomp.ERRNO(1), name)
+    for flag in _NS_FLAGS:
+        rules.add_rule(seccomp.ERRNO(1), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    rules.add_rule(seccomp.ERRNO(38), "clone3")
+    rules.load()
+
+
+def _seccomp():
+    """libseccomp's Python API (pyseccomp, ctypes over libseccomp.so.2), or SandboxError naming the fix."""
+    problem = None if importlib.util.find_spec("pyseccomp") else "pyseccomp is not installed"
+    if problem is None:
+        try:  # pyseccomp loads libseccomp.so.2 when imported
+            import pyseccomp
+            pyseccomp.system_arch()
+            return pyseccomp
+        except (OSError, AttributeError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+    raise SandboxError(38, f"seccomp: libseccomp's Python binding is unavailable ({problem}); install the "
+                           "instructor extra (pyseccomp) and the system's libseccomp2")
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:

@@ -2,12 +2,16 @@
 
 ``serve()`` imports the course's libraries once, then forks one kernel per request. ``python -m
 autograder.zygote SPEC ARGS...`` starts a single kernel without the zygote. Either way the kernel process
-itself applies its limits and enters the sandbox (:func:`prepare_kernel`) before any student code runs.
+itself applies its limits and enters the sandbox (:func:`prepare_kernel`) before any student code runs, then
+points its standard output and error at /dev/null: nothing a notebook writes there (ipykernel keeps a copy of
+the original descriptors) reaches the grader's terminal. The zygote dies with the thread that started it, and
+each kernel with the zygote (PR_SET_PDEATHSIG, checked against the parent's pid after setting it).
 Standard library only at import time, so the zygote holds nothing but what the kernels will use.
 """
 from __future__ import annotations
 
 import base64
+import ctypes
 import importlib
 import json
 import os
@@ -17,7 +21,7 @@ import signal
 import sys
 import traceback
 
-__all__ = ["PRELOAD", "serve", "prepare_kernel", "main"]
+__all__ = ["PRELOAD", "serve", "die_with_parent", "prepare_kernel", "main"]
 
 #: Imported once by the zygote: the kernel itself and what the course notebooks import, of ``course_utils`` only
 #: modules every grading kernel may see (``course_utils.editions.COMMON``): never a reference or a judge.
@@ -26,8 +30,11 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "matplotlib.pyp
            "course_utils.gradcheck")
 
 
-def serve() -> None:
-    """Zygote main loop: read one JSON request per line on stdin, fork a kernel, answer with its pid."""
+def serve(parent: int | None = None) -> None:
+    """Zygote main loop: read one JSON request per line on stdin, fork a kernel, answer with its pid; exit at
+    the end of stdin, or when ``parent`` (the pid of the process that started it) dies."""
+    if parent is not None:
+        die_with_parent(parent)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel sets it
     for name in PRELOAD:
         try:
@@ -49,6 +56,17 @@ def serve() -> None:
         except OSError:  # the child has already done it, or has already exited
             pass
         print(json.dumps({"pid": pid}), flush=True)
+    os._exit(0)  # no waiting for threads a preloaded module may have started
+
+
+def die_with_parent(parent: int) -> None:
+    """Be sent SIGKILL when the parent (the thread that forked us) ends; exit now if ``parent`` is already gone
+    (we were re-parented before the request took effect)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(1, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)):
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _warm_up() -> None:
@@ -78,8 +96,9 @@ def _warm_up() -> None:
 
 def _become_kernel(request: dict) -> None:
     """In the forked child: turn into ``python -m ipykernel_launcher ARGS``; never returns."""
-    code = 1
+    code, zygote = 1, os.getppid()
     try:
+        die_with_parent(zygote)
         os.setpgid(0, 0)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -92,6 +111,7 @@ def _become_kernel(request: dict) -> None:
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()  # a fresh legacy global generator, as in a new process
         prepare_kernel(request["spec"])
+        _silence()
         code = _run_kernel(request["args"])
     except BaseException:
         traceback.print_exc()
@@ -114,9 +134,18 @@ def prepare_kernel(token: str) -> None:
     from dataclasses import replace
 
     from .sandbox import enter_sandbox
-    policy = spec["sandbox"]  # the kernel's folder (connection file, sockets) is the one more path it needs
-    enter_sandbox(replace(policy, memory_bytes=spec["memory_bytes"], keep=(*policy.keep, spec["kernel_dir"])),
+    policy = spec["sandbox"]  # the kernel's folder (connection file, sockets): a copy in its own tmpfs
+    enter_sandbox(replace(policy, memory_bytes=spec["memory_bytes"], private=(*policy.private, spec["kernel_dir"])),
                   spec["scratch"])
+
+
+def _silence() -> None:
+    """Standard output and error to /dev/null, before any student code: the kernel's outputs travel as
+    messages only, and its raw descriptors 1 and 2 (which ipykernel copies) no longer reach the grader."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def _run_kernel(args: list[str]) -> int:
@@ -133,6 +162,7 @@ def _run_kernel(args: list[str]) -> int:
 def main() -> int:
     """``python -m autograder.zygote SPEC ARGS...``: one grading kernel started without the zygote."""
     prepare_kernel(sys.argv[1])
+    _silence()
     return _run_kernel(sys.argv[2:])
 
 

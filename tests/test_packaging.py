@@ -27,7 +27,7 @@ EXTRAS = PROJECT["optional-dependencies"]
 STUDENT_TOOLS = {"jupyterlab", "notebook", "nbgrader", "ipywidgets", "nbformat"}
 # Only the grader uses these (autograder/dask_executor.py, gradebook on PostgreSQL, sanitize.py, forkserver.py).
 INSTRUCTOR_ONLY = {"distributed", "psycopg", "psycopg2", "psycopg2-binary", "nh3", "nbclient", "jupyter-client",
-                   "copydetect"}
+                   "copydetect", "pyseccomp"}
 
 
 def _spec(req: str) -> tuple[str, str]:
