@@ -36,12 +36,16 @@ def _cell(source, grade_id, *, solution=False, grade=False, points=0):
 
 
 def _part_b():
+    """A second, small notebook whose grade cell calls a course check, as every grade cell of the course does."""
     return nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                              "language": "python"}}, cells=[
-        _cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "double",
-              solution=True),
-        _cell('"""Check that double doubles."""\nassert double(2) == 4\n### BEGIN HIDDEN TESTS\n'
-              "assert double(-3) == -6\n### END HIDDEN TESTS", "test_double", grade=True, points=2),
+        _cell("import numpy as np\n\n\ndef softmax(z, axis=-1, temperature=1.0):\n    ### BEGIN SOLUTION\n"
+              "    z = np.asarray(z, dtype=float) / temperature\n    e = np.exp(z - z.max(axis=axis, keepdims=True))\n"
+              "    return e / e.sum(axis=axis, keepdims=True)\n    ### END SOLUTION", "softmax_b", solution=True),
+        _cell('"""Check that softmax reproduces the worked examples."""\n'
+              "from course_utils.grading import softmax as check\n\ncheck.worked_examples(softmax)\n"
+              "### BEGIN HIDDEN TESTS\ncheck.distributions(softmax, seed=10)\n### END HIDDEN TESTS", "test_softmax_b",
+              grade=True, points=2),
     ])
 
 
@@ -148,7 +152,7 @@ def test_tests_that_finished_before_the_kernel_died_keep_their_result(course, wh
     outcome = execute_submission(job).notebooks["part_b.ipynb"]
     assert outcome.status is Status.CRASHED and "the kernel stopped" in outcome.notes[0]
     test = next(c for c in nbformat.reads(outcome.executed.decode(), 4).cells
-                if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double")
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "test_softmax_b")
     errors = [o for o in test.outputs if o.output_type == "error"]
     assert (errors == []) == test_kept, test.outputs
 
