@@ -12,11 +12,14 @@ import nbformat
 
 from course_utils.judging.cells import PlanError, judge_cell
 
+from .course import CourseError
+
 __all__ = ["judge_notebook", "BrokenGradeCell"]
 
 
-class BrokenGradeCell(RuntimeError):
-    """A grade cell of the course is not a list of check calls: grading must stop and say which."""
+class BrokenGradeCell(CourseError):
+    """A grade cell of the course is not a list of check calls: the course is broken, not a student's work, so
+    grading stops with one line naming the cell (what was recorded before stays recorded)."""
 
 
 def judge_notebook(data: bytes) -> bytes:
