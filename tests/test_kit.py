@@ -162,3 +162,17 @@ def test_kit_and_grader_give_the_same_verdict_per_check(kitpy, kitdir, a, grade_
             by_grader = judge_cell(cell.source, cell.outputs)
             assert (by_grader is None) == (meta["grade_id"] not in in_kit), (meta["grade_id"], by_grader,
                                                                             in_kit.get(meta["grade_id"]))
+
+
+@pytest.mark.slow
+def test_students_get_validate_and_assignments_but_not_the_formgrader(kitpy, kitdir):
+    jupyter = str(kitpy.parent / "jupyter")
+    server = subprocess.run([jupyter, "server", "extension", "list"], cwd=kitdir, capture_output=True, text=True)
+    lines = {line.split()[0]: line for line in (server.stdout + server.stderr).splitlines()
+             if line.strip().startswith("nbgrader.server_extensions.") and "abled" in line}
+    assert "disabled" in lines["nbgrader.server_extensions.formgrader"]
+    assert "enabled" in lines["nbgrader.server_extensions.validate_assignment"]
+    assert "enabled" in lines["nbgrader.server_extensions.assignment_list"]
+    lab = subprocess.run([jupyter, "labextension", "list"], cwd=kitdir, capture_output=True, text=True)
+    text = lab.stdout + lab.stderr
+    assert "@jupyter/nbgrader:formgrader" in text.split("Disabled extensions:")[-1]
