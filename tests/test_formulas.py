@@ -1541,6 +1541,111 @@ def check_se_of_difference():
     assert abs(np.sqrt(0.88 * 0.12 / n + 0.89 * 0.11 / n) / np.sqrt(0.88 * 0.12 / n) - np.sqrt(2)) < 0.03 * np.sqrt(2)
 
 
+def check_map_gaussian_prior():
+    """Penalised mean loss = (1/N) (-log posterior) + const for W_dj ~ N(0, 1/(N lam)); L1: Laplace(0, 1/(N lam1))."""
+    rng = np.random.default_rng(514)
+    N, D, K = 40, 6, 4
+    X, y, b = rng.normal(size=(N, D)), rng.integers(0, K, size=N), rng.normal(size=K)
+    for lam, lam1 in ((0.1, 0.0), (1e-3, 0.0), (0.0, 0.05)):
+        def penalised(W):
+            return _ce_mean(X @ W + b, y) + lam / 2 * np.sum(W**2) + lam1 * np.sum(np.abs(W))
+
+        def neg_log_posterior(W):  # -sum_i log P(y_i | x_i; W) - log p(W), the prior from scipy.stats
+            log_lik = np.sum(sps.log_softmax(X @ W + b, axis=1)[np.arange(N), y])
+            prior = (stats.norm.logpdf(W, scale=np.sqrt(1 / (N * lam))).sum() if lam else
+                     stats.laplace.logpdf(W, scale=1 / (N * lam1)).sum())
+            return -log_lik - prior
+
+        Ws = [rng.normal(scale=s, size=(D, K)) for s in (0.1, 1.0, 3.0)]
+        consts = [neg_log_posterior(W) - N * penalised(W) for W in Ws]  # the same for every W
+        # N * penalised loss + a constant: the same minimiser (the MAP estimate is the penalised loss's argmin)
+        assert_allclose(consts, consts[0], rtol=1e-10, atol=1e-9)
+
+
+def check_identifiable_under_l2():
+    """softmax(X(W + c 1^T) + b) = softmax(XW + b); ||W + c 1^T||^2 is smallest at c = -W 1 / K, and the
+    data gradient X^T (P - Y) / N has rows summing to 0, so only the penalty moves W 1."""
+    rng = np.random.default_rng(515)
+    N, D, K = 30, 5, 4
+    X, y, W, b, c = (rng.normal(size=(N, D)), rng.integers(0, K, size=N), rng.normal(size=(D, K)),
+                     rng.normal(size=K), rng.normal(size=D))
+    ones = np.ones(K)
+    assert_allclose(sps.softmax(X @ (W + np.outer(c, ones)) + b, axis=1), sps.softmax(X @ W + b, axis=1), rtol=1e-12)
+    best = optimize.minimize(lambda v: np.sum((W + np.outer(v, ones)) ** 2), np.zeros(D), method="BFGS").x
+    assert_allclose(best, -W @ ones / K, atol=1e-6)
+    grad = fd_grad(lambda V: _ce_mean(X @ V + b, y), W)       # data gradient by finite differences
+    assert_allclose(grad @ ones, 0.0, atol=1e-8)
+    # with L2 the penalised minimiser is unique and its rows sum to 0, from any starting point
+    lam = 0.05
+
+    def loss(w):
+        return _ce_mean(X @ w.reshape(D, K) + b, y) + lam / 2 * np.sum(w**2)
+
+    sols = [optimize.minimize(loss, rng.normal(scale=s, size=D * K), method="BFGS", options={"gtol": 1e-10}).x
+            .reshape(D, K) for s in (0.0, 1.0, 5.0)]
+    for s in sols:
+        assert_allclose(s, sols[0], atol=1e-5)
+        assert_allclose(s @ ones, 0.0, atol=1e-5)
+
+
+def _ece_loop(conf, hit, M):
+    """ECE = sum_m |B_m|/n |acc(B_m) - conf(B_m)|, bin m holding confidences in [m/M, (m+1)/M), image by image."""
+    total = 0.0
+    for m in range(M):
+        members = [i for i in range(len(conf)) if m / M <= conf[i] < (m + 1) / M or (m == M - 1 and conf[i] == 1)]
+        if members:
+            total += len(members) / len(conf) * abs(np.mean(hit[members]) - np.mean(conf[members]))
+    return total
+
+
+def check_ece():
+    """The ECE formula against SciPy's binned_statistic; a constant confidence c gives |acc - c|; calibrated
+    confidences give an ECE near 0 (sampling noise only)."""
+    rng = np.random.default_rng(516)
+    n, M = 4000, 15
+    conf = rng.uniform(0.1, 1.0, size=n)
+    hit = (rng.random(n) < conf ** 2).astype(float)           # overconfident: right with probability conf^2
+    edges = np.linspace(0, 1, M + 1)
+    acc_b, _, _ = stats.binned_statistic(conf, hit, "mean", bins=edges)
+    conf_b, _, _ = stats.binned_statistic(conf, conf, "mean", bins=edges)
+    count, _, _ = stats.binned_statistic(conf, conf, "count", bins=edges)
+    oracle = np.nansum(count / n * np.abs(acc_b - conf_b))
+    assert np.isclose(_ece_loop(conf, hit, M), oracle, rtol=1e-12)
+    assert oracle > 0.1                                        # E[conf - conf^2] is about 0.16 here
+    assert np.isclose(_ece_loop(np.full(100, 0.7), np.r_[np.ones(55), np.zeros(45)], M), 0.15, rtol=1e-12)
+    calibrated = (rng.random(n) < conf).astype(float)
+    assert _ece_loop(conf, calibrated, M) < 0.05
+
+
+def check_temperature_scaling():
+    """T* = argmin_T NLL(z / T) on one sample undoes an overconfident model: logits 3 z of calibrated z give
+    T* near 3, the same predictions, and a much smaller ECE on a fresh sample (Guo et al. 2017)."""
+    rng = np.random.default_rng(517)
+    K, n = 10, 20_000
+
+    def sample(n):
+        Z = rng.normal(scale=1.5, size=(n, K))
+        y = np.array([rng.choice(K, p=p) for p in sps.softmax(Z, axis=1)])  # labels drawn from softmax(Z)
+        return 3.0 * Z, y                                                   # the model's logits are 3 Z
+
+    def nll(T, Z, y):
+        return float(-np.mean(sps.log_softmax(Z / T, axis=1)[np.arange(len(y)), y]))
+
+    def ece(Z, y):
+        P = sps.softmax(Z, axis=1)
+        return _ece_loop(P.max(axis=1), (P.argmax(axis=1) == y).astype(float), 15)
+
+    Z_val, y_val = sample(n)
+    T = optimize.minimize_scalar(lambda s: nll(np.exp(s), Z_val, y_val), bounds=(-3, 3), method="bounded").x
+    T = float(np.exp(T))
+    assert abs(T - 3.0) < 0.15 and nll(T, Z_val, y_val) < nll(1.0, Z_val, y_val)
+    Z_test, y_test = sample(4000)
+    assert np.array_equal((Z_test / T).argmax(axis=1), Z_test.argmax(axis=1))  # accuracy unchanged
+    before, after = ece(Z_test, y_test), ece(Z_test / T, y_test)
+    assert before > 0.1 and after < 0.03, (before, after)
+
+
+_GRID = "[[10, np.log10(lam)] for lam in STRENGTHS]"  # the penalty grid, as the powers 10^k it is quoted as
 _DOG = "d_dog[0]"  # (P - Y) / 1 of the lecture's logits [5, 2, -1, 3] with true class 0
 QUOTES["05_network"] = [
     Given("intro", "log-probabilities near $-2 \\cdot 10^4$ instead of $-2 \\cdot 10^3$", "the hidden tests' inputs"),
@@ -1590,6 +1695,17 @@ QUOTES["05_network"] = [
     Given("results", "below $10^{-6}$", "notebook 3's line"),
     Given("compare", "(within 0.02)", "the bound the cell asserts"),
     Given("results", "within 0.02 of each other", "the bound section 6 asserts"),
+    Quote("penalty-md", "$\\lambda \\in \\{10^{-5}, 10^{-4}, 10^{-3}\\}$", _GRID),
+    Quote("penalty-md", "$\\lambda_1 \\in \\{10^{-5}, 10^{-4}, 10^{-3}\\}$", _GRID),
+    Given("mlp-md", "momentum 0.9 and a **learning-rate schedule**: 0.02 for the first 20 epochs", "settings"),
+    Given("mlp-md", "the goal: 0.90 test accuracy", "issue 21's goal, asserted by section 7's cell in a full run"),
+    Given("mlp-train", "{20: 0.1}, in fast mode {4: 0.1}", "the schedule's settings in both modes"),
+    Given("calibration-md", "confidence 0.8, about 80 %", "an illustration of the definition"),
+    Given("calibration-md", "right 90 % of the time and says 0.99", "an illustration of the definition"),
+    Given("calibration-md", "1706.04599](https://arxiv.org/abs/1706.04599)", "an arXiv identifier"),
+    Given("calibration-md", "1906.02629](https://arxiv.org/abs/1906.02629)", "an arXiv identifier"),
+    Given("summary-md", "at least 0.90 on the test set", "issue 21's goal, asserted by the cell in a full run"),
+    Given("summary", "at 0.90 test accuracy", "issue 21's goal, asserted in a full run"),
 ]
 
 
@@ -1671,6 +1787,13 @@ FORMULAS: dict[str, list[Formula]] = {
         Formula(r"\operatorname{se}(a_{\text{test}} - a_{\text{val}}) = \sqrt{\frac{a_{\text{test}}(1 - "
                 r"a_{\text{test}})}{n_{\text{test}}} + \frac{a_{\text{val}}(1 - a_{\text{val}})}{n_{\text{val}}}} "
                 r"\approx \sqrt{2}\,\sqrt{\frac{a(1 - a)}{n}}", check_se_of_difference),
+        Formula(r"= -\frac{1}{N} \sum_{i=1}^{N} \log P_{i, y_i} + \frac{1}{2N\sigma^2} \sum_{d, j} W_{dj}^2 + "
+                r"\text{const}", check_map_gaussian_prior),
+        Formula(r"\arg\min_{c} \lVert W + c\mathbf{1}^\top \rVert^2 = -\tfrac{1}{K}\, W\mathbf{1}",
+                check_identifiable_under_l2),
+        Formula(r"\operatorname{ECE} = \sum_{m=1}^{M} \frac{\lvert B_m \rvert}{n}", check_ece),
+        Formula(r"T^\ast = \arg\min_{T > 0} \; -\frac{1}{n} \sum_{i=1}^{n} \log \operatorname{softmax}(z_i / T)_{y_i}",
+                check_temperature_scaling),
     ],
 }
 
