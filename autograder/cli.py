@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--workers", type=int, default=None, help="submissions executed at once (default: cores + 1)")
         p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
         p.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook")
-        p.add_argument("--memory-gb", type=float, default=4.0, help="address-space limit per notebook")
+        p.add_argument("--memory-gb", type=float, default=4.0,
+                       help="memory limit per notebook: each process's address space, and all its processes together")
         p.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
         p.add_argument("--no-sandbox", action="store_true",
                        help="run student code without the sandbox (unsafe; recorded in every submission's notes)")

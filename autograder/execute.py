@@ -43,6 +43,7 @@ from course_utils.judging.cells import plan
 from course_utils.judging.expected import lendable
 
 from .forkserver import ForkExecute, KernelLaunch, start_zygote
+from .memcap import TreeMemoryCap
 
 __all__ = ["Status", "Limits", "AssignmentContext", "Job", "NotebookOutcome", "Outcome", "KernelStartError",
            "execute_submission", "fail_grade_cells", "warm_up"]
@@ -167,7 +168,7 @@ def _execute_notebook(job: Job, name: str, scratch: str, db_url: str) -> Noteboo
 def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
     """Execute ``nb`` in place under the limits; return its status and notes."""
     limits = job.limits
-    watchdog = _Watchdog(limits.notebook_timeout)
+    watchdog = _Watchdog(limits.notebook_timeout, limits.memory_bytes)
     ep = ForkExecute(timeout=limits.cell_timeout, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
                      shutdown_kernel="immediate", kernel_env=_kernel_env(scratch),
                      launch=KernelLaunch(limits.memory_bytes, _kernel_policy(job.sandbox, job.assignment, _lent(nb)),
@@ -181,6 +182,8 @@ def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
         status = Status.TIMEOUT if watchdog.fired else Status.CRASHED
         reason = (f"grading stopped after {limits.notebook_timeout} s for this notebook (look for an endless "
                   "loop or recursion)" if watchdog.fired else
+                  f"grading stopped: the notebook's processes held more than {limits.memory_bytes / 2**30:g} GB "
+                  "of memory together" if watchdog.memory_fired else
                   f"the kernel stopped while running it ({type(exc).__name__}: {str(exc)[:200]})")
         fail_grade_cells(nb, ep.finished, reason)
         notes.append(f"{name}: {reason}; the tests that had not finished count as failed.")
@@ -246,17 +249,25 @@ def _kernel_view(assignment: str, lent: str) -> str:
 
 class _Watchdog:
     """Kills a kernel's process group when its notebook outlives the wall-clock limit, and always at the end
-    (processes a submission forked must not outlive its notebook)."""
+    (processes a submission forked must not outlive its notebook); kills its process tree when the tree holds
+    more than ``memory_bytes`` together (:class:`autograder.memcap.TreeMemoryCap`)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, memory_bytes: int | None = None):
         self.pid: int | None = None
         self.fired = False
+        self.memory_bytes, self._memory = memory_bytes, None
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
+
+    @property
+    def memory_fired(self) -> bool:
+        return self._memory is not None and self._memory.fired
 
     def watch(self, pid: int) -> None:
         self.pid = pid
         self._timer.start()
+        if self.memory_bytes is not None:
+            self._memory = TreeMemoryCap(pid, self.memory_bytes)
 
     def _expire(self) -> None:
         self.fired = True
@@ -264,6 +275,8 @@ class _Watchdog:
 
     def stop(self) -> None:
         self._timer.cancel()
+        if self._memory is not None:
+            self._memory.stop()
         self._kill()
 
     def _kill(self) -> None:

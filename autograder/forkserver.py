@@ -42,13 +42,15 @@ from typing import Any, Callable
 import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_core.utils import run_sync
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
+from jupyter_core.utils import run_sync
 from nbgrader.preprocessors import Execute
 from traitlets import Any as AnyTrait
 from traitlets import CaselessStrEnum, Integer, Type, default
 from zmq.utils.monitor import parse_monitor_message
+
+from .memcap import kernel_cgroup, remove_cgroup, track
 
 __all__ = ["INTERNALS", "KernelLaunch", "ForkExecute", "ForkKernelManager", "start_zygote"]
 
@@ -79,10 +81,11 @@ class KernelLaunch:
     sandbox: Any = None
     on_start: Callable[[int], None] | None = None
 
-    def encode(self, scratch: str, kernel_dir: str) -> str:
-        """The child's part (limits, sandbox, folders) as one printable token for the zygote or a command line."""
+    def encode(self, scratch: str, kernel_dir: str, cgroup: str | None = None) -> str:
+        """The child's part (limits, sandbox, folders, the cgroup to join) as one printable token for the zygote
+        or a command line."""
         spec = {"memory_bytes": self.memory_bytes, "sandbox": self.sandbox, "scratch": scratch,
-                "kernel_dir": kernel_dir}
+                "kernel_dir": kernel_dir, "cgroup": cgroup}
         return base64.b64encode(pickle.dumps(spec)).decode("ascii")
 
 
@@ -170,7 +173,9 @@ class ForkProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
         km = self.parent
-        spec = km.launch.encode(str(kwargs.get("cwd") or os.getcwd()), km.kernel_dir)
+        processes = getattr(km.launch.sandbox, "max_processes", 256)
+        km.cgroup = kernel_cgroup(km.launch.memory_bytes, processes)  # None where cgroups are not ours
+        spec = km.launch.encode(str(kwargs.get("cwd") or os.getcwd()), km.kernel_dir, km.cgroup)
         if cmd[1:3] != ["-m", "ipykernel_launcher"]:
             raise ValueError(f"grading kernels must be python -m ipykernel_launcher, not {cmd[:3]}")
         try:
@@ -182,6 +187,8 @@ class ForkProvisioner(LocalProvisioner):
         else:
             self.pid = self.pgid = pid
             self.cwd = kwargs.get("cwd")
+        if km.cgroup is not None:
+            track(self.pid, km.cgroup)
         if km.launch.on_start is not None:
             km.launch.on_start(self.pid)
         return self.connection_info
@@ -295,6 +302,7 @@ class ForkKernelManager(AsyncKernelManager):
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
     launch = AnyTrait(KernelLaunch(memory_bytes=4 * 2**30))
     kernel_env = AnyTrait(None)  # the kernel's whole environment (None: this process's)
+    cgroup = AnyTrait(None)  # the kernel's cgroup v2 (autograder.memcap.kernel_cgroup), if it has one
 
     @functools.cached_property
     def kernel_dir(self) -> str:
@@ -330,6 +338,8 @@ class ForkKernelManager(AsyncKernelManager):
         await super()._async_cleanup_resources(restart)
         if not restart:
             shutil.rmtree(self.kernel_dir, ignore_errors=True)
+            if self.cgroup is not None:
+                remove_cgroup(self.cgroup)
 
 
 class ForkExecute(Execute):

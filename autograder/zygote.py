@@ -125,6 +125,9 @@ def prepare_kernel(token: str) -> None:
     scratch folder here. ``token`` comes from :meth:`autograder.forkserver.KernelLaunch.encode`.
     """
     spec = pickle.loads(base64.b64decode(token))
+    if spec.get("cgroup"):  # first: whatever this kernel starts is born in its cgroup
+        from .memcap import join_cgroup
+        join_cgroup(spec["cgroup"])
     if spec["sandbox"] is None:
         limit = spec["memory_bytes"]
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
