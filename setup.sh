@@ -27,11 +27,13 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v apt-get >
     || echo "setup: could not install postgresql; the PostgreSQL gradebook tests will be skipped"
 fi
 
-# libseccomp for the grading sandbox's seccomp filter (pyseccomp, in the instructor extra, loads it).
-if ! ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' && command -v apt-get >/dev/null; then
+# libseccomp for the grading sandbox's seccomp filter (pyseccomp, in the instructor extra, loads it), and its
+# own binding for the system's Python (a grader, or tests/test_sandbox.py's unprivileged one, running on it).
+if ! { ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' && { [ ! -x /usr/bin/python3 ] \
+       || /usr/bin/python3 -c "import seccomp" 2>/dev/null; }; } && command -v apt-get >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libseccomp2; } \
-    || echo "setup: could not install libseccomp2; grade will ask for --no-sandbox"
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libseccomp2 python3-seccomp; } \
+    || echo "setup: could not install libseccomp2 python3-seccomp; grade may ask for --no-sandbox"
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -187,6 +187,7 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     scratch, machine, parent = os.path.realpath(scratch), platform.machine(), os.getppid()
     if machine not in _PIVOT_ROOT:
         raise SandboxError(38, f"pivot_root: system call number unknown on {machine}")
+    _seccomp()  # fails here, before anything else, if the filter cannot be installed
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _unshare(root, uid, gid)
     alive, alive_w = os.pipe()
@@ -419,7 +420,7 @@ def _new_session_keyring() -> None:
     """Join a new anonymous session keyring (keyctl KEYCTL_JOIN_SESSION_KEYRING, NULL): the grader's session
     keyring, and whatever the instructor's login put there, is no longer this process's."""
     seccomp = _seccomp()
-    keyctl = seccomp.resolve_syscall(seccomp.system_arch(), "keyctl")
+    keyctl = seccomp.resolve_syscall(seccomp.Arch.NATIVE, "keyctl")
     if _libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(1), ctypes.c_void_p(None)) < 0:
         _call(-1, "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
 
@@ -438,17 +439,29 @@ def _filter_syscalls() -> None:
 
 
 def _seccomp():
-    """libseccomp's Python API (pyseccomp, ctypes over libseccomp.so.2), or SandboxError naming the fix."""
-    problem = None if importlib.util.find_spec("pyseccomp") else "pyseccomp is not installed"
-    if problem is None:
-        try:  # pyseccomp loads libseccomp.so.2 when imported
+    """libseccomp's Python API, loaded with this module, or SandboxError naming the fix."""
+    if isinstance(_SECCOMP, str):
+        raise SandboxError(38, f"seccomp: libseccomp's Python binding is unavailable ({_SECCOMP}); install the "
+                               "instructor extra (pyseccomp) and the system's libseccomp2")
+    return _SECCOMP
+
+
+def _load_seccomp():
+    """pyseccomp (PyPI: ctypes over libseccomp.so.2), else libseccomp's own binding (Debian's python3-seccomp,
+    for a grader on the system's Python); the same API. A string says why neither loads. Loaded when this
+    module is: a kernel's new root, or its uid, may not reach where the binding is installed."""
+    try:
+        if importlib.util.find_spec("pyseccomp") is not None:
             import pyseccomp
-            pyseccomp.system_arch()
             return pyseccomp
-        except (OSError, AttributeError) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-    raise SandboxError(38, f"seccomp: libseccomp's Python binding is unavailable ({problem}); install the "
-                           "instructor extra (pyseccomp) and the system's libseccomp2")
+        if importlib.util.find_spec("seccomp") is not None:
+            return importlib.import_module("seccomp")
+    except OSError as exc:  # the binding is there, libseccomp.so.2 is not
+        return f"{type(exc).__name__}: {exc}"
+    return "pyseccomp is not installed"
+
+
+_SECCOMP = _load_seccomp()
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
