@@ -283,8 +283,9 @@ class ReadyClient(AsyncKernelClient):
 
 @functools.cache
 def _socket_root() -> str:
-    """A private directory for this process's kernel folders, removed when the process exits."""
-    path = tempfile.mkdtemp(prefix="kernels-")
+    """A private directory for this process's kernel folders, removed when the process exits; in /tmp when
+    the temporary folder's path is long (a socket's path, ``/proc/<pid>/root`` and all, holds ~100 bytes)."""
+    path = tempfile.mkdtemp(prefix="kernels-", dir="/tmp" if len(tempfile.gettempdir()) > 40 else None)
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
