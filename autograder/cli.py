@@ -11,18 +11,18 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from .collect import ZIP_REGEXP, Collected, collect, collect_exchange, collect_zip  # noqa: F401 - re-exported
-from .course import REPO, Course, CourseError, assignments
-from . import deadlines
-from .demo import write_demo_submissions
-from .kit import add_kit_parser, run_kit
-from .execute import Limits, Status
-from .export import FORMATS, export, print_table, write_deadline_notes
-from .gradebook_db import DB_URL_VAR
-from .grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
-from .regrade import regrade, report as regrade_report
-from .roster import import_roster, is_student
-from .text import printable
+from autograder.term.collect import ZIP_REGEXP, Collected, collect, collect_exchange, collect_zip  # noqa: F401 - re-exported
+from autograder.course import REPO, Course, CourseError, assignments
+from autograder.term import deadlines
+from autograder.demo import write_demo_submissions
+from autograder.kit import add_kit_parser, run_kit
+from autograder.execute import Limits, Status
+from autograder.term.export import FORMATS, export, print_table, write_deadline_notes
+from autograder.gradebook_db import DB_URL_VAR
+from autograder.grading.grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
+from autograder.grading.regrade import regrade, report as regrade_report
+from autograder.term.roster import import_roster, is_student
+from autograder.text import printable
 
 __all__ = ["main", "release", "publish", "collect", "collect_exchange", "collect_zip", "feedback", "export"]
 
@@ -193,10 +193,10 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     elif args.cmd == "export":
         print_table(export(course, args.out, args.fmt))
     elif args.cmd == "report":
-        from .report import write_report
+        from autograder.term.report import write_report
         print(write_report(course))
     elif args.cmd == "similarity":
-        from .similarity import write_similarity
+        from autograder.term.similarity import write_similarity
         print("\n".join(str(p) for p in write_similarity(course, args.assignment, args.top)))
     return 0
 
@@ -212,7 +212,7 @@ def _grade(course: Course, args) -> None:
     start = time.perf_counter()
     executor = None
     if args.executor == "dask":
-        from .dask_executor import DaskExecutor  # distributed is imported only when used
+        from autograder.dask_executor import DaskExecutor  # distributed is imported only when used
         executor = DaskExecutor(args.scheduler, args.workers)
     if args.dry_run and not args.regrade:
         raise CourseError("--dry-run goes with --regrade (grade --regrade --dry-run)")
@@ -222,7 +222,7 @@ def _grade(course: Course, args) -> None:
                          regrade=args.regrade)
 
     with executor or nullcontext():
-        if args.regrade:  # with a diff of the scores (autograder/regrade.py); a dry run grades a scratch copy
+        if args.regrade:  # with a diff of the scores (autograder/grading/regrade.py); a dry run grades a scratch copy
             results, changes, changes_csv = regrade(course, todo, run, dry_run=args.dry_run)
         else:
             results = run(course)

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .gradebook_db import DB_URL_VAR, configured_db_url, nbgrader_env, persist_db_url  # noqa: F401 - re-exported
-from .text import id_problem
+from autograder.gradebook_db import DB_URL_VAR, configured_db_url, nbgrader_env, persist_db_url  # noqa: F401 - re-exported
+from autograder.text import id_problem
 
 __all__ = ["REPO", "NBGRADER", "NOTES_FILE", "Course", "CourseError", "NbgraderError", "assignments"]
 

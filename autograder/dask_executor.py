@@ -2,7 +2,7 @@
 
 Workers are the stock ``dask worker tcp://SCHEDULER:8786`` command on any machine with this course installed
 (the same commit: see :func:`course_version`); without a scheduler address, a :class:`~distributed.LocalCluster`
-of worker processes on 127.0.0.1. The coordinator (autograder/grade.py) stays the only writer of the
+of worker processes on 127.0.0.1. The coordinator (autograder/grading/grade.py) stays the only writer of the
 gradebook: workers return :class:`~autograder.execute.Outcome` objects and never see the database.
 
 Failures, with public Dask mechanisms only:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import Course
+from autograder.course import Course
 
 __all__ = ["DEMO_STUDENTS", "write_demo_submissions", "fill"]
 

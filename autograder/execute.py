@@ -13,7 +13,7 @@ Protocol, for any executor (a local thread pool, Dask workers on other machines)
   a broken installation), and then the executor must surface that error;
 * a worker process may call ``warm_up()`` before its first job, so kernel start-up overlaps other work;
 * it writes nothing but its own temporary folders: the gradebook is written by the coordinator alone
-  (autograder/grade.py), from outcomes.
+  (autograder/grading/grade.py), from outcomes.
 
 Each notebook runs in a fresh kernel whose working directory is a scratch folder holding only the student's
 own submitted files (never the notebook with hidden tests restored, which stays in this process's memory).

@@ -4,7 +4,7 @@ The protocol (:class:`Executor`) is one method: ``run(jobs)`` yields ``(job, out
 complete, in any order, and ``(job, exception)`` for a job whose worker raised, so the coordinator sees every
 worker error while it records everything else. ``close()`` (or leaving a ``with`` block) releases the workers.
 The work itself is :func:`autograder.execute.execute_submission`; the gradebook is none of an executor's
-business (autograder/grade.py is its only writer).
+business (autograder/grading/grade.py is its only writer).
 """
 from __future__ import annotations
 

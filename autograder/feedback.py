@@ -23,9 +23,9 @@ from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .course import NOTES_FILE
-from .regions import strip_hidden
-from .text import printable
+from autograder.course import NOTES_FILE
+from autograder.regions import strip_hidden
+from autograder.text import printable
 
 __all__ = ["MAX_CELL_CHARS", "HideHiddenTests", "MarkUngradedAnswers", "notes_cell", "strip_hidden"]
 

@@ -32,7 +32,7 @@ from autograder.cli import collect, export
 from autograder.course import Course, assignments, nbgrader_env
 from autograder.demo import DEMO_STUDENTS, write_demo_submissions
 from autograder.executors import default_workers
-from autograder.grade import grade_all
+from autograder.grading.grade import grade_all
 
 __all__ = ["SUITE", "ClassRun", "grade_class", "run"]
 

@@ -36,7 +36,7 @@ from autograder.course import Course, assignments
 from autograder.dask_executor import DaskExecutor
 from autograder.demo import DEMO_STUDENTS, write_demo_submissions
 from autograder.executors import Executor, LocalExecutor
-from autograder.grade import grade_all, round_size
+from autograder.grading.grade import grade_all, round_size
 
 __all__ = ["compare", "scheduler_overhead", "projection", "main"]
 

@@ -21,7 +21,7 @@ from nbconvert import HTMLExporter
 from nbformat.v4 import new_markdown_cell, new_notebook
 
 from autograder.cli import main
-from autograder.collect import CollectLimits, collect_zip
+from autograder.term.collect import CollectLimits, collect_zip
 from autograder.course import Course, nbgrader_env
 from autograder.feedback import MAX_CELL_CHARS, HideHiddenTests, notes_cell
 from autograder.sanitize import SanitizeNotebook

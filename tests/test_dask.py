@@ -34,7 +34,7 @@ from autograder.dask_executor import DaskExecutor, course_version
 from autograder.demo import DEMO_STUDENTS, fill
 from autograder.execute import Limits, Status
 from autograder.executors import Executor
-from autograder.grade import grade_all
+from autograder.grading.grade import grade_all
 from autograder.gradebook_db import gradebook_bytes
 
 from servers import dask_scheduler, dask_worker, kill_own_worker_for, wait_for_workers

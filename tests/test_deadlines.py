@@ -1,4 +1,4 @@
-"""Due dates, extensions and the late rule (autograder/deadlines.py), and what export and feedback make of them.
+"""Due dates, extensions and the late rule (autograder/term/deadlines.py), and what export and feedback make of them.
 
 The expected numbers are worked out by hand from the documented rule (10 % of the raw score per started day
 late, score 0 after 5 days), never by calling the code under test twice.
@@ -13,10 +13,10 @@ from traitlets.config import Config
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import deadlines
+from autograder.term import deadlines
 from autograder.cli import main
 from autograder.course import NOTES_FILE, CourseError
-from autograder.export import export, write_deadline_notes
+from autograder.term.export import export, write_deadline_notes
 from autograder.feedback import HideHiddenTests
 from gradebook_class import A1, A2, make_course, submit
 

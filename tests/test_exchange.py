@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from autograder.cli import collect_exchange, collect_zip, export, publish
-from autograder.grade import grade_all
+from autograder.grading.grade import grade_all
 from autograder.course import Course, nbgrader_env
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
-"""Export (autograder/export.py): grades.csv that says what is pending, the roster, Canvas and Moodle files, and
-CSV that no student id can break or turn into a formula (autograder/csvout.py).
+"""Export (autograder/term/export.py): grades.csv that says what is pending, the roster, Canvas and Moodle files, and
+CSV that no student id can break or turn into a formula (autograder/term/csvout.py).
 
 The class is built directly in a gradebook through nbgrader's API (tests/gradebook_class.py); expected values
 are the points put into it. Every file is read back with the csv module.
@@ -16,10 +16,10 @@ from nbgrader.api import Gradebook
 
 from autograder.cli import main
 from autograder.course import Course, CourseError
-from autograder.csvout import write_csv
+from autograder.term.csvout import write_csv
 from autograder.demo import NAIVE_SOFTMAX, fill
-from autograder.export import export
-from autograder.roster import import_roster, read_roster
+from autograder.term.export import export
+from autograder.term.roster import import_roster, read_roster
 from gradebook_class import A1, A2, make_course, submit
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from autograder.cli import collect
 from autograder.course import NOTES_FILE, Course
 from autograder.execute import AssignmentContext, Job, Limits, Status, execute_submission
 from autograder.executors import Executor, LocalExecutor
-from autograder.grade import NO_SANDBOX_NOTE, GradingFailed, grade_all
+from autograder.grading.grade import NO_SANDBOX_NOTE, GradingFailed, grade_all
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent

@@ -1,10 +1,10 @@
-"""autograder/judge.py: a grade cell's outputs become the verdict the grader computed from its results."""
+"""autograder/grading/judge.py: a grade cell's outputs become the verdict the grader computed from its results."""
 import nbformat
 import numpy as np
 import pytest
 from nbgrader.utils import determine_grade
 
-from autograder.judge import BrokenGradeCell, judge_notebook
+from autograder.grading.judge import BrokenGradeCell, judge_notebook
 from course_utils.grading import softmax as check
 from course_utils.grading.run import MIME
 

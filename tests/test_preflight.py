@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbgrader.nbgraderformat import MetadataValidator
 
-from autograder.preflight import grade_ids, locked_ids, preflight
+from autograder.grading.preflight import grade_ids, locked_ids, preflight
 
 from hostile_corpus import GOOD, NB, _metadata_cases, _with_copy
 

@@ -1,4 +1,4 @@
-"""``grade --regrade`` with a diff (autograder/regrade.py), end to end with the real nbgrader.
+"""``grade --regrade`` with a diff (autograder/grading/regrade.py), end to end with the real nbgrader.
 
 A class of notebook 1 is graded: ada (the solutions), ben (the untouched release), cy (the naive softmax,
 which loses the stability and dtype tests). Then the instructor fixes two tests in ``source/``: the stability
@@ -19,7 +19,7 @@ from autograder.cli import collect, main
 from autograder.course import Course
 from autograder.demo import NAIVE_SOFTMAX, fill
 from autograder.execute import Limits
-from autograder.grade import grade_all
+from autograder.grading.grade import grade_all
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"

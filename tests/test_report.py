@@ -1,4 +1,4 @@
-"""Item analytics (autograder/report.py) on a class of notebook 1 whose failures are known in advance.
+"""Item analytics (autograder/term/report.py) on a class of notebook 1 whose failures are known in advance.
 
 The course's source adds one hidden line to the temperature cell: the dtype cell's own hidden check, so a
 softmax that loses dtypes passes the temperature cell's visible lines and fails that hidden one. The class:
@@ -24,7 +24,7 @@ from autograder.cli import collect, main
 from autograder.course import Course
 from autograder.demo import NAIVE_SOFTMAX, fill
 from autograder.execute import Limits
-from autograder.grade import grade_all
+from autograder.grading.grade import grade_all
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"
@@ -167,7 +167,7 @@ def test_report_opens_in_chromium_without_errors(report):
 
 
 def test_hidden_line_from_a_line_number_or_a_quoted_call():
-    from autograder.report import _hidden_line
+    from autograder.term.report import _hidden_line
 
     src = '"""Check that f works."""\ncheck.a(f)\n### BEGIN HIDDEN TESTS\ncheck.a(f, seed=1)\n### END HIDDEN TESTS'
     assert _hidden_line(src, 4) == "check.a(f, seed=1)" and _hidden_line(src, 2) is None

@@ -1,4 +1,4 @@
-"""Similarity (autograder/similarity.py) on a class written here as notebooks: honest solutions written
+"""Similarity (autograder/term/similarity.py) on a class written here as notebooks: honest solutions written
 differently, two copied pairs (renamed variables, reordered functions, new comments and spacing) and two
 untouched releases. No grading: the command reads ``release/`` and ``submitted/`` only."""
 import csv
@@ -12,7 +12,7 @@ import pytest
 
 from autograder.cli import main
 from autograder.course import Course
-from autograder.similarity import own_code
+from autograder.term.similarity import own_code
 
 A = "02_likelihood"
 REPO = Path(__file__).resolve().parent.parent

@@ -30,8 +30,8 @@ from course_utils.judging import key, runner
 from course_utils.judging.cells import plan
 from course_utils.judging.expected import lendable, recordable
 
-from ..course import CONFIG, REPO, assignments
-from .readme import SUBMIT_CHOICES, student_nbgrader_config, student_readme
+from autograder.course import CONFIG, REPO, assignments
+from autograder.kit.readme import SUBMIT_CHOICES, student_nbgrader_config, student_readme
 
 __all__ = ["KitBuild", "KitError", "build_kit", "add_kit_parser", "run_kit", "DIST_NAME", "visible_checks"]
 

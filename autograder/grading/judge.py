@@ -12,7 +12,7 @@ import nbformat
 
 from course_utils.judging.cells import PlanError, judge_cell
 
-from .course import CourseError
+from autograder.course import CourseError
 
 __all__ = ["judge_notebook", "BrokenGradeCell"]
 

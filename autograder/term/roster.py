@@ -16,8 +16,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from .course import Course, CourseError
-from .text import id_problem
+from autograder.course import Course, CourseError
+from autograder.text import id_problem
 
 __all__ = ["ROSTER_FILE", "FIELDS", "Member", "read_roster", "load_roster", "import_roster", "open_gradebook",
            "is_student"]

@@ -27,11 +27,11 @@ from pathlib import Path
 from nbgrader.api import BaseCell, Grade, Notebook, SubmittedAssignment, SubmittedNotebook
 from sqlalchemy import String, type_coerce
 
-from . import deadlines as deadlines_mod
-from .course import NOTES_FILE, Course
-from .csvout import write_csv
-from .roster import Member, load_roster, open_gradebook
-from .text import printable
+from autograder.term import deadlines as deadlines_mod
+from autograder.course import NOTES_FILE, Course
+from autograder.term.csvout import write_csv
+from autograder.term.roster import Member, load_roster, open_gradebook
+from autograder.text import printable
 
 __all__ = ["FORMATS", "Score", "Grades", "read_grades", "export", "print_table", "write_deadline_notes"]
 

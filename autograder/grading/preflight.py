@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.nbgraderformat import MetadataValidator
 
-from .readnb import Ungradable, as_notebook, decode
+from autograder.grading.readnb import Ungradable, as_notebook, decode
 
 __all__ = ["preflight", "grade_ids", "locked_ids", "tampering"]
 

@@ -31,9 +31,9 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from traitlets.config.loader import PyFileConfigLoader
 
-from .collect_copy import Budget, CollectLimits, Refused, copy_tree, read_timestamp, write_bounded
-from .course import Course, CourseError, assignments
-from .text import id_problem, name_problem, printable
+from autograder.term.collect_copy import Budget, CollectLimits, Refused, copy_tree, read_timestamp, write_bounded
+from autograder.course import Course, CourseError, assignments
+from autograder.text import id_problem, name_problem, printable
 
 __all__ = ["CollectLimits", "Collected", "ZIP_REGEXP", "collect", "collect_exchange", "collect_zip",
            "read_timestamp"]
@@ -99,7 +99,7 @@ class _Collection:
 
 def collect(course: Course, path: Path, limits: CollectLimits = CollectLimits()) -> Collected:
     """Copy ``PATH/<student>/<assignment>/*`` into ``submitted/`` (links refused) and register the students.
-    A submission without ``timestamp.txt`` has no time: it counts as on time, with a note (autograder/export.py)."""
+    A submission without ``timestamp.txt`` has no time: it counts as on time, with a note (term/export.py)."""
     path = Path(path)
     if not path.is_dir():
         raise CourseError(f"{printable(path)} is not a folder of <student>/<assignment>/ submissions")

@@ -10,7 +10,7 @@ What the page shows, per assignment, read after ``grade`` (nothing is graded aga
   cells and example students;
 * the hidden cases that fail most: the line between ``BEGIN/END HIDDEN TESTS`` the error was raised on (from
   the cell's traceback) with the case the message names;
-* time-outs, crashes and refusals: the grader's notes (``grading_notes.json``, written by autograder/grade.py)
+* time-outs, crashes and refusals: the grader's notes (``grading_notes.json``, written by autograder/grading/grade.py)
   and sandbox denials seen in cell errors.
 
 The report is for the instructor (it shows hidden test lines); every text in it is escaped with html.escape.
@@ -30,9 +30,9 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from .course import NOTES_FILE, Course, CourseError
-from .csvout import write_csv
-from .regions import hidden_lines
+from autograder.course import NOTES_FILE, Course, CourseError
+from autograder.term.csvout import write_csv
+from autograder.regions import hidden_lines
 
 __all__ = ["Failure", "cell_failures", "cell_losses", "incidents", "write_report"]
 

@@ -25,8 +25,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .course import CourseError
-from .csvout import number
+from autograder.course import CourseError
+from autograder.term.csvout import number
 
 __all__ = ["DEADLINES_FILE", "Deadlines", "Late", "load", "save", "parse_datetime", "set_due", "extend"]
 
@@ -217,7 +217,7 @@ def _course_root(course) -> Path:
 
 
 def _check_assignment(course, assignment: str) -> None:
-    from .course import assignments
+    from autograder.course import assignments
 
     known = assignments(course.source) if course.source.is_dir() else []
     if assignment not in known:

@@ -25,8 +25,8 @@ import nbformat
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
-from .course import Course, CourseError, assignments
-from .csvout import write_csv
+from autograder.course import Course, CourseError, assignments
+from autograder.term.csvout import write_csv
 
 __all__ = ["NOISE", "GUARANTEE", "own_code", "student_code", "similarities", "write_similarity"]
 

@@ -1,7 +1,7 @@
 """The grading coordinator: jobs out to an executor, outcomes into the gradebook, which it alone writes.
 
 1. Every submission not graded yet (or all of them with ``regrade``) is copied, preflighted
-   (autograder/preflight.py) and turned into a :class:`~autograder.execute.Job`.
+   (autograder/grading/preflight.py) and turned into a :class:`~autograder.execute.Job`.
 2. An executor (autograder/executors.py; threads of this process by default) runs
    :func:`~autograder.execute.execute_submission` on each job: fresh sandboxed kernels, test cells restored
    in memory, outputs filled in.
@@ -31,13 +31,13 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
-from .collect import read_timestamp
-from .course import NOTES_FILE, Course, CourseError
-from .judge import judge_notebook
-from .execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
-from .executors import Executor, LocalExecutor
-from .gradebook_db import gradebook_bytes
-from .preflight import locked_ids, preflight
+from autograder.term.collect import read_timestamp
+from autograder.course import NOTES_FILE, Course, CourseError
+from autograder.grading.judge import judge_notebook
+from autograder.execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
+from autograder.executors import Executor, LocalExecutor
+from autograder.gradebook_db import gradebook_bytes
+from autograder.grading.preflight import locked_ids, preflight
 
 __all__ = ["GradingFailed", "SandboxUnavailable", "Result", "grade_all", "round_size", "sandbox_policy"]
 
@@ -70,7 +70,7 @@ def sandbox_policy(enabled: bool = True):
     if not enabled:
         return None
     try:
-        from .sandbox import SandboxPolicy, sandbox_problem
+        from autograder.sandbox import SandboxPolicy, sandbox_problem
     except ImportError as exc:
         raise SandboxUnavailable(f"the sandbox module cannot be loaded ({exc})") from exc
     problem = sandbox_problem()

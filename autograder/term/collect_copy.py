@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nbgrader.utils import parse_utc
 
-from .text import name_problem, printable
+from autograder.text import name_problem, printable
 
 __all__ = ["Budget", "CollectLimits", "Refused", "copy_tree", "read_timestamp", "write_bounded"]
 

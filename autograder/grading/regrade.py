@@ -28,9 +28,9 @@ from typing import Callable
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from .course import NOTES_FILE, Course, CourseError, NbgraderError
-from .csvout import neutralise, number, write_csv
-from .gradebook_db import snapshot
+from autograder.course import NOTES_FILE, Course, CourseError, NbgraderError
+from autograder.term.csvout import neutralise, number, write_csv
+from autograder.gradebook_db import snapshot
 
 __all__ = ["LOG", "DRY_RUN_CSV", "Change", "scores", "source_digests", "regenerate", "regrade", "report"]
 
