@@ -264,6 +264,7 @@ def _plan(policy: SandboxPolicy, scratch: str) -> list[tuple[str, str, str]]:
     ops = [("/proc", "proc", ""), ("/dev", "tmpfs", ""), ("/dev/shm", "rw", "/private/shm"),
            ("/tmp", "rw", "/private/tmp"), (HOME, "rw", "/private/home"), (WORKDIR, "rw", "/private/work")]
     ops += [(f"/dev/{name}", "rw", f"/old/dev/{name}") for name in _DEVICES if os.path.exists(f"/dev/{name}")]
+    ops += [(path, "hide", "") for path in ("/proc/keys", "/proc/key-users")]  # what keys exist, whose
     ops += [(os.path.abspath(path), "copy", "/old" + os.path.realpath(path)) for path in policy.private]
     for kind, group in (("ro", policy.here().readonly), ("hide", policy.hide), ("rw", policy.keep)):
         for path in group:

@@ -86,7 +86,7 @@ attempt("keyctl", lambda: libc.syscall(250, 11, -3, buf, 4096))  # KEYCTL_READ o
 attempt("request_key", lambda: libc.syscall(249, b"user", b"''' + SECRET + '''", None, 0))
 attempt("bpf", lambda: libc.syscall(321, 0, None, 0))
 attempt("perf_event_open", lambda: libc.syscall(298, None, 0, -1, -1, 0))
-print("KEYS:", open("/proc/keys").read() if os.path.exists("/proc/keys") else "none")
+print("KEYS:", repr(open("/proc/keys").read() if os.path.exists("/proc/keys") else ""))
 ''',
     "big_message": '''
 from IPython.display import display
@@ -223,7 +223,7 @@ def test_hostile_limits_hold_and_the_honest_keep_full_marks(tmp_path):
     # 3. no namespaces, mounts, ptrace, keyrings, bpf or perf
     escape = outputs("escape")
     assert [f"ESCAPE: {name} EPERM" in escape for name in ESCAPES] == [True] * len(ESCAPES), escape[:3000]
-    assert "KEYS:" in escape and SECRET not in escape
+    assert "KEYS: ''" in escape and SECRET not in escape  # /proc/keys shows no key, not even its own
     # 4. one 300 MB message is refused before the grader reads it, and noted as dropped output
     assert sampler.hwm_kb < 600 * 1024, f"the grade process reached {sampler.hwm_kb // 1024} MB"
     assert any("in one message" in n for n in notes[f"big_message/{A}"]["notes"])
