@@ -63,7 +63,8 @@ class KernelStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per cell and per notebook wall-clock seconds, and the address-space limit of each kernel."""
+    """Per cell and per notebook wall-clock seconds, and the memory of each kernel: the address space of each of
+    its processes, and all of them together (autograder/memcap.py)."""
     cell_timeout: int = 60
     notebook_timeout: int = 600
     memory_bytes: int = 4 * 2**30
