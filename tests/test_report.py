@@ -15,6 +15,7 @@ import csv
 import html
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -151,17 +152,23 @@ def test_report_opens_in_chromium_without_errors(report):
     course, _ = report
     executable = _browser_executable()
     errors = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto((course.root / "report" / "index.html").as_uri())
-            first = page.locator("table.cells tbody tr td:first-child").all_inner_texts()
-            loaded = page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
-        finally:
-            browser.close()
+
+    def look():  # in a thread of its own: Playwright's sync API refuses a thread with a running asyncio loop,
+        with sync_playwright() as playwright:  # which an earlier test in this process may have left behind
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto((course.root / "report" / "index.html").as_uri())
+                first = page.locator("table.cells tbody tr td:first-child").all_inner_texts()
+                loaded = page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+            finally:
+                browser.close()
+        return first, loaded
+
+    with ThreadPoolExecutor(1) as pool:
+        first, loaded = pool.submit(look).result(timeout=300)
     assert not errors, errors
     assert first[:3] == ORDER and loaded
 
