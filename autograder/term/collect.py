@@ -163,7 +163,9 @@ def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, a
         if problem:
             raise Refused(f"{shown}: {problem}; not collected (fix or delete it and collect again)")
         if not any(p.is_file() for p in staged.rglob("*") if p != staged / "timestamp.txt"):
-            raise Refused(f"{shown}: nothing left to collect")
+            if notes:  # everything in it was refused
+                raise Refused(f"{shown}: nothing left to collect")
+            notes.append(f"{shown}: no files; collected all the same, to be graded as unanswered")
         if text:
             (staged / "timestamp.txt").write_text(text)
     except Refused as exc:
