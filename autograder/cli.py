@@ -16,7 +16,7 @@ from autograder.course import REPO, Course, CourseError, assignments
 from autograder.term import deadlines
 from autograder.demo import write_demo_submissions
 from autograder.kit import add_kit_parser, run_kit
-from autograder.execute import Limits, Status
+from autograder.kernel.execute import Limits, Status
 from autograder.term.export import FORMATS, export, print_table, write_deadline_notes
 from autograder.gradebook_db import DB_URL_VAR
 from autograder.grading.grade import NO_SANDBOX_NOTE, grade_all, sandbox_policy
@@ -212,7 +212,7 @@ def _grade(course: Course, args) -> None:
     start = time.perf_counter()
     executor = None
     if args.executor == "dask":
-        from autograder.dask_executor import DaskExecutor  # distributed is imported only when used
+        from autograder.kernel.dask_executor import DaskExecutor  # distributed is imported only when used
         executor = DaskExecutor(args.scheduler, args.workers)
     if args.dry_run and not args.regrade:
         raise CourseError("--dry-run goes with --regrade (grade --regrade --dry-run)")

@@ -44,7 +44,7 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
-# The grader (autograder/grading/grade.py) executes submissions itself (autograder/execute.py), then records the
+# The grader (autograder/grading/grade.py) executes submissions itself (autograder/kernel/execute.py), then records the
 # executed notebooks in this gradebook with nbgrader runs that do not execute again (the notebooks already
 # carry their outputs), one run at a time, so SQLite never sees two writers. The recording run restores the
 # kernelspec and the test cells before anything else, as the execution did:

@@ -31,7 +31,7 @@ from jupyter_client.manager import start_new_kernel
 from autograder.cli import collect, export
 from autograder.course import Course, assignments, nbgrader_env
 from autograder.demo import DEMO_STUDENTS, write_demo_submissions
-from autograder.executors import default_workers
+from autograder.kernel.executors import default_workers
 from autograder.grading.grade import grade_all
 
 __all__ = ["SUITE", "ClassRun", "grade_class", "run"]

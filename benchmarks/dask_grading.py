@@ -33,9 +33,9 @@ from pathlib import Path
 
 from autograder.cli import collect, export
 from autograder.course import Course, assignments
-from autograder.dask_executor import DaskExecutor
+from autograder.kernel.dask_executor import DaskExecutor
 from autograder.demo import DEMO_STUDENTS, write_demo_submissions
-from autograder.executors import Executor, LocalExecutor
+from autograder.kernel.executors import Executor, LocalExecutor
 from autograder.grading.grade import grade_all, round_size
 
 __all__ = ["compare", "scheduler_overhead", "projection", "main"]
@@ -134,7 +134,7 @@ def _noop(job) -> int:
 
 def scheduler_overhead(dask: DaskExecutor, course: Course, tasks: int = 400) -> float:
     """Seconds per task for ``tasks`` real jobs (gradebook snapshot included) sent to a task doing nothing."""
-    from autograder.execute import AssignmentContext, Job
+    from autograder.kernel.execute import AssignmentContext, Job
 
     context = AssignmentContext(A, course.gradebook.read_bytes())
     nb = next((course.submitted / "s000" / A).glob("*.ipynb"))

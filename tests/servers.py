@@ -152,7 +152,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def kill_own_worker_for(student: str, job):
     """Test-only Dask task: SIGKILL the worker process running it when ``job`` is ``student``'s, else grade
     ``job``. It stands in for a submission that kills its worker, which the sandbox does not let one do."""
-    from autograder.execute import execute_submission
+    from autograder.kernel.execute import execute_submission
 
     if job.student == student:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -20,7 +20,7 @@ import pytest
 
 from autograder.cli import collect, export, feedback
 from autograder.course import Course, assignments
-from autograder.execute import Limits
+from autograder.kernel.execute import Limits
 from autograder.grading.grade import grade_all
 
 from hostile_corpus import NAIVE_SCORE, corpus, grader_cases, hidden_line

@@ -343,7 +343,7 @@ def _cli(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_a_hostile_batch_grades_with_the_honest_students_at_full_score(tmp_path):
-    from autograder.sandbox import sandbox_problem
+    from autograder.kernel.sandbox import sandbox_problem
 
     solutions = tmp_path / "solutions"
     shutil.copytree(REPO / "solutions" / A, solutions / A)

@@ -30,10 +30,10 @@ from nbgrader.api import Gradebook
 
 from autograder.cli import collect
 from autograder.course import NOTES_FILE, Course, CourseError
-from autograder.dask_executor import DaskExecutor, course_version
+from autograder.kernel.dask_executor import DaskExecutor, course_version
 from autograder.demo import DEMO_STUDENTS, fill
-from autograder.execute import Limits, Status
-from autograder.executors import Executor
+from autograder.kernel.execute import Limits, Status
+from autograder.kernel.executors import Executor
 from autograder.grading.grade import grade_all
 from autograder.gradebook_db import gradebook_bytes
 
@@ -226,7 +226,7 @@ def test_a_submission_that_kills_every_worker_is_graded_as_crashed(tmp_path, ref
 
 def test_a_worker_of_another_course_version_is_refused(tmp_path):
     def zygote_started() -> bool:  # run on a worker (a local function travels by value)
-        from autograder.forkserver import _Zygote
+        from autograder.kernel.forkserver import _Zygote
 
         return _Zygote.proc is not None and _Zygote.proc.poll() is None
 

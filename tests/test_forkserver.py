@@ -15,8 +15,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError
 
 import jupyter_client
-from autograder import forkserver
-from autograder.forkserver import INTERNALS, ForkKernelManager
+from autograder.kernel import forkserver
+from autograder.kernel.forkserver import INTERNALS, ForkKernelManager
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ def test_private_jupyter_client_internals_are_where_the_fork_server_expects_them
     pin = next(d for d in [*project["dependencies"], *project["optional-dependencies"]["instructor"]]
                if d.startswith("jupyter_client"))
     moved = [f"{owner.__name__}.{name} ({why})" for owner, name, why in INTERNALS if not hasattr(owner, name)]
-    assert not moved, (f"jupyter_client {jupyter_client.__version__} no longer has what autograder/forkserver.py "
+    assert not moved, (f"jupyter_client {jupyter_client.__version__} no longer has what autograder/kernel/forkserver.py "
                        f"uses: {'; '.join(moved)}. The project pins {pin}; adapt forkserver.py before widening it.")
 
 

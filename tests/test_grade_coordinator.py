@@ -16,8 +16,8 @@ from nbgrader.api import Gradebook
 
 from autograder.cli import collect
 from autograder.course import NOTES_FILE, Course
-from autograder.execute import AssignmentContext, Job, Limits, Status, execute_submission
-from autograder.executors import Executor, LocalExecutor
+from autograder.kernel.execute import AssignmentContext, Job, Limits, Status, execute_submission
+from autograder.kernel.executors import Executor, LocalExecutor
 from autograder.grading.grade import NO_SANDBOX_NOTE, GradingFailed, grade_all
 
 pytestmark = pytest.mark.slow
@@ -158,7 +158,7 @@ def test_tests_that_finished_before_the_kernel_died_keep_their_result(course, wh
 
 
 def test_grade_stops_with_the_fix_when_there_is_no_sandbox(tmp_path, monkeypatch, capsys):
-    from autograder import sandbox
+    from autograder.kernel import sandbox
     from autograder.cli import main
 
     monkeypatch.setattr(sandbox, "sandbox_problem", lambda: "user namespaces are off: run `sysctl X=1`")

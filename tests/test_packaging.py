@@ -25,7 +25,7 @@ BASE = PROJECT["dependencies"]
 EXTRAS = PROJECT["optional-dependencies"]
 # Packages a student needs though no notebook imports them: the applications they work in.
 STUDENT_TOOLS = {"jupyterlab", "notebook", "nbgrader", "ipywidgets", "nbformat"}
-# Only the grader uses these (autograder/dask_executor.py, gradebook on PostgreSQL, sanitize.py, forkserver.py).
+# Only the grader uses these (autograder/kernel/dask_executor.py, gradebook on PostgreSQL, sanitize.py, forkserver.py).
 INSTRUCTOR_ONLY = {"distributed", "psycopg", "psycopg2", "psycopg2-binary", "nh3", "nbclient", "jupyter-client",
                    "copydetect", "pyseccomp"}
 

@@ -24,7 +24,7 @@ import pytest
 from autograder.cli import collect, main
 from autograder.course import Course
 from autograder.demo import NAIVE_SOFTMAX, fill
-from autograder.execute import Limits
+from autograder.kernel.execute import Limits
 from autograder.grading.grade import grade_all
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The grading sandbox (autograder/sandbox.py), proved from inside real sandboxed children.
+"""The grading sandbox (autograder/kernel/sandbox.py), proved from inside real sandboxed children.
 
 Each check forks this test process, enters a sandbox in the child exactly as a forked kernel does, runs a
 probe there and sends its findings back through a pipe; the host side is the oracle (what exists on the
@@ -28,8 +28,8 @@ import pytest
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from autograder import sandbox
-from autograder.sandbox import HOME, UID_BASE, WORKDIR, SandboxPolicy, default_readonly, enter_sandbox
+from autograder.kernel import sandbox
+from autograder.kernel.sandbox import HOME, UID_BASE, WORKDIR, SandboxPolicy, default_readonly, enter_sandbox
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is built from Linux namespaces")
 
@@ -146,7 +146,7 @@ def test_sandbox_problem_names_cause_and_fix(monkeypatch, tmp_path):
 def test_default_view_holds_the_python_environment_but_not_the_repository():
     shown = default_readonly()
     assert sys.prefix in shown and sys.base_prefix in shown
-    repo = Path(sandbox.__file__).resolve().parent.parent
+    repo = Path(sandbox.__file__).resolve().parents[2]
     assert str(repo / "course_utils") in shown and str(repo) not in shown
 
 
@@ -468,7 +468,7 @@ WARM_PROCESS = """\
 import base64, os, pickle, sys
 import numpy, matplotlib.pyplot, sympy, course_utils  # imported once, as the zygote does
 from ipykernel.kernelapp import launch_new_instance
-from autograder.sandbox import enter_sandbox
+from autograder.kernel.sandbox import enter_sandbox
 policy, scratch, connection = pickle.loads(base64.b64decode(sys.argv[1]))
 if os.fork() == 0:
     enter_sandbox(policy, scratch)
@@ -660,10 +660,9 @@ def _python_for(uid: int) -> str | None:
 
 
 UNPRIVILEGED_GRADER = """\
-import importlib.util, json, os, sys
-spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
-sandbox = sys.modules["sandbox"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sandbox)
+import json, os, sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[1]))))
+from autograder.kernel import sandbox
 problem = sandbox.sandbox_problem.__wrapped__()
 read, write = os.pipe()
 pid = os.fork()
@@ -703,14 +702,16 @@ def test_an_unprivileged_grader_process_sandboxes_its_kernels(world):
     for switch, forbidden, fix in sandbox._USERNS_SWITCHES:
         if os.path.exists(switch) and Path(switch).read_text().strip() == forbidden:
             pytest.skip(f"this machine forbids user namespaces to non-root users ({switch}; {fix})")
-    hidden = [str(world / "course"), str(world / "other-scratch"), "/root", str(Path(sandbox.__file__).parent)]
-    package = world / "autograder"  # a copy the grader's uid can read, wherever this checkout lives (mode 700?)
-    package.mkdir(mode=0o755)
-    (package / "__init__.py").write_text("")
-    module = package / "sandbox.py"
-    shutil.copyfile(sandbox.__file__, module)
-    for path in (package / "__init__.py", module):
-        path.chmod(0o644)
+    hidden = [str(world / "course"), str(world / "other-scratch"), "/root", str(Path(sandbox.__file__).parents[1])]
+    copy = world / "grader"  # a copy the grader's uid can read, wherever this checkout lives (mode 700?)
+    kernel_pkg = Path(sandbox.__file__).parent
+    for rel in ("autograder/__init__.py", "autograder/kernel/__init__.py", "autograder/kernel/sandbox.py",
+                "autograder/kernel/namespaces.py"):
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        shutil.copyfile(kernel_pkg.parent.parent / rel, copy / rel)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    module = copy / "autograder" / "kernel" / "sandbox.py"
     proc = subprocess.run([*cmd, "-c", UNPRIVILEGED_GRADER, str(module), str(world / "scratch"), ",".join(CAPS),
                            *hidden], capture_output=True, text=True, timeout=120, cwd="/")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -26,7 +26,7 @@ import nbformat
 import pytest
 
 from autograder.course import Course, nbgrader_env
-from autograder.memcap import tree_pids
+from autograder.kernel.memcap import tree_pids
 
 REPO = Path(__file__).resolve().parent.parent
 A, NB = "01_softmax", "softmax.ipynb"
@@ -158,7 +158,7 @@ class _Sampler:
 
 @pytest.mark.slow
 def test_hostile_limits_hold_and_the_honest_keep_full_marks(tmp_path):
-    from autograder.sandbox import sandbox_problem
+    from autograder.kernel.sandbox import sandbox_problem
     from nbgrader.api import Gradebook
 
     problem = sandbox_problem()
@@ -235,8 +235,8 @@ def test_hostile_limits_hold_and_the_honest_keep_full_marks(tmp_path):
 
 ORPHAN = """\
 import os, sys, tempfile, time, asyncio
-from autograder.forkserver import ForkKernelManager, KernelLaunch, _Zygote
-from autograder.sandbox import SandboxPolicy
+from autograder.kernel.forkserver import ForkKernelManager, KernelLaunch, _Zygote
+from autograder.kernel.sandbox import SandboxPolicy
 
 async def main():
     km = ForkKernelManager(kernel_name="python3")
@@ -259,7 +259,7 @@ asyncio.run(main())
 @pytest.mark.parametrize("mode", ["sandbox", "no-sandbox"])
 def test_a_zygote_and_its_kernels_die_with_the_process_that_started_them(mode):
     if mode == "sandbox":
-        from autograder.sandbox import sandbox_problem
+        from autograder.kernel.sandbox import sandbox_problem
         if sandbox_problem() is not None:
             pytest.skip(sandbox_problem())
     parent = subprocess.Popen([sys.executable, "-c", ORPHAN, mode], stdout=subprocess.PIPE, text=True, cwd=REPO,
@@ -313,7 +313,7 @@ def _hog(megabytes: int, ready) -> int:
 def test_the_memory_cap_counts_the_whole_tree(cap_mb, killed):
     """Three processes of 300 MiB each, under one parent: over a 600 MiB cap together (killed, every one of
     them), never over 2000 MiB (left alone)."""
-    from autograder.memcap import TreeMemoryCap
+    from autograder.kernel.memcap import TreeMemoryCap
 
     read, write = os.pipe()
     root = os.fork()
@@ -356,7 +356,7 @@ def select_readable(fd: int, deadline: float) -> bool:
 def test_a_kernel_cgroup_caps_memory_where_cgroups_are_delegated():
     """Where this process may create cgroups (v2, memory and pids delegated): a child that joins a kernel
     cgroup of 256 MiB and writes 1 GiB is killed by the system, the cgroup records it, and it is removed."""
-    from autograder.memcap import delegated_cgroup, join_cgroup, kernel_cgroup, oom_killed, remove_cgroup
+    from autograder.kernel.memcap import delegated_cgroup, join_cgroup, kernel_cgroup, oom_killed, remove_cgroup
 
     if delegated_cgroup() is None:
         pytest.skip("no delegated cgroup v2 subtree with memory and pids here: the measured cap alone applies")

@@ -174,7 +174,7 @@ def _outputs_text(path: Path) -> str:
 
 @pytest.mark.slow
 def test_no_trick_earns_a_point_and_the_honest_keep_full_marks(tmp_path):
-    from autograder.sandbox import sandbox_problem
+    from autograder.kernel.sandbox import sandbox_problem
     from nbgrader.api import Gradebook
 
     problem = sandbox_problem()

@@ -1,9 +1,9 @@
 """The grading coordinator: jobs out to an executor, outcomes into the gradebook, which it alone writes.
 
 1. Every submission not graded yet (or all of them with ``regrade``) is copied, preflighted
-   (autograder/grading/preflight.py) and turned into a :class:`~autograder.execute.Job`.
-2. An executor (autograder/executors.py; threads of this process by default) runs
-   :func:`~autograder.execute.execute_submission` on each job: fresh sandboxed kernels, test cells restored
+   (autograder/grading/preflight.py) and turned into a :class:`~autograder.kernel.execute.Job`.
+2. An executor (autograder/kernel/executors.py; threads of this process by default) runs
+   :func:`~autograder.kernel.execute.execute_submission` on each job: fresh sandboxed kernels, test cells restored
    in memory, outputs filled in.
 3. While jobs still execute, outcomes are recorded in rounds: each round stages the executed notebooks and
    runs one real ``nbgrader autograde`` in the course with execution switched off
@@ -34,8 +34,8 @@ from tqdm import tqdm
 from autograder.term.collect import read_timestamp
 from autograder.course import NOTES_FILE, Course, CourseError
 from autograder.grading.judge import judge_notebook
-from autograder.execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
-from autograder.executors import Executor, LocalExecutor
+from autograder.kernel.execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
+from autograder.kernel.executors import Executor, LocalExecutor
 from autograder.gradebook_db import gradebook_bytes
 from autograder.grading.preflight import locked_ids, preflight
 
@@ -70,7 +70,7 @@ def sandbox_policy(enabled: bool = True):
     if not enabled:
         return None
     try:
-        from autograder.sandbox import SandboxPolicy, sandbox_problem
+        from autograder.kernel.sandbox import SandboxPolicy, sandbox_problem
     except ImportError as exc:
         raise SandboxUnavailable(f"the sandbox module cannot be loaded ({exc})") from exc
     problem = sandbox_problem()

@@ -42,8 +42,8 @@ from course_utils import editions
 from course_utils.judging.cells import plan
 from course_utils.judging.expected import lendable
 
-from .forkserver import ForkExecute, KernelLaunch, start_zygote
-from .memcap import TreeMemoryCap
+from autograder.kernel.forkserver import ForkExecute, KernelLaunch, start_zygote
+from autograder.kernel.memcap import TreeMemoryCap
 
 __all__ = ["Status", "Limits", "AssignmentContext", "Job", "NotebookOutcome", "Outcome", "KernelStartError",
            "execute_submission", "fail_grade_cells", "warm_up"]
@@ -64,7 +64,7 @@ class KernelStartError(RuntimeError):
 @dataclass(frozen=True)
 class Limits:
     """Per cell and per notebook wall-clock seconds, and the memory of each kernel: the address space of each of
-    its processes, and all of them together (autograder/memcap.py)."""
+    its processes, and all of them together (autograder/kernel/memcap.py)."""
     cell_timeout: int = 60
     notebook_timeout: int = 600
     memory_bytes: int = 4 * 2**30
@@ -85,7 +85,7 @@ class Job:
     notebooks: dict[str, bytes] = field(repr=False)  # file name -> preflighted notebook
     files: dict[str, bytes] = field(default_factory=dict, repr=False)  # other submitted files, relative paths
     limits: Limits = Limits()
-    sandbox: Any = None  # autograder.sandbox.SandboxPolicy, or None for an unsandboxed run
+    sandbox: Any = None  # autograder.kernel.sandbox.SandboxPolicy, or None for an unsandboxed run
 
     @property
     def assignment(self) -> str:
@@ -231,7 +231,7 @@ def _kernel_policy(policy, assignment: str, lent: str = "{}"):
         return None
     here = policy.here()
     return replace(here, shown=(*here.shown, (str(editions.ROOT), _kernel_view(assignment, lent))),
-                   hide=(*here.hide, str(Path(__file__).resolve().parent)))
+                   hide=(*here.hide, str(Path(__file__).resolve().parent.parent)))
 
 
 @functools.cache
@@ -251,7 +251,7 @@ def _kernel_view(assignment: str, lent: str) -> str:
 class _Watchdog:
     """Kills a kernel's process group when its notebook outlives the wall-clock limit, and always at the end
     (processes a submission forked must not outlive its notebook); kills its process tree when the tree holds
-    more than ``memory_bytes`` together (:class:`autograder.memcap.TreeMemoryCap`)."""
+    more than ``memory_bytes`` together (:class:`autograder.kernel.memcap.TreeMemoryCap`)."""
 
     def __init__(self, seconds: float, memory_bytes: int | None = None):
         self.pid: int | None = None

@@ -3,8 +3,8 @@
 A normal kernel start is a new ``python -m ipykernel_launcher`` that imports IPython, after which the
 notebook imports numpy, matplotlib, sympy and course_utils: about a second of CPU per notebook before the
 student's first line runs, paid again for every submission. Here the first kernel of a process launches a
-*zygote* (autograder/zygote.py) that imports those modules once and then forks on request. Each forked child
-sets its own resource limits, enters the sandbox (autograder/sandbox.py) with the submission's scratch
+*zygote* (autograder/kernel/zygote.py) that imports those modules once and then forks on request. Each forked child
+sets its own resource limits, enters the sandbox (autograder/kernel/sandbox.py) with the submission's scratch
 folder as its working directory, and becomes an ordinary IPython kernel in a process group of its own.
 
 Each kernel gets a private directory holding its connection file and its ZeroMQ Unix sockets (``ipc``). A
@@ -13,7 +13,7 @@ sockets there; the grader connects through ``/proc/<supervisor>/root``. The grad
 over ``max_message_bytes`` (ZeroMQ ``MAXMSGSIZE``: a bigger one is refused before it is read into memory, and
 noted as dropped output). Any failure of the fork path (a
 kernel command other than ``python -m ipykernel_launcher``, no pidfd support, a zygote that cannot start)
-falls back, with a logged warning, to a plain ``python -m autograder.zygote`` start that applies the same
+falls back, with a logged warning, to a plain ``python -m autograder.kernel.zygote`` start that applies the same
 limits and sandbox. The private ``jupyter_client`` internals used here are listed in ``INTERNALS`` and
 checked by tests/test_forkserver.py; ``jupyter_client`` is pinned to the tested range in pyproject.toml.
 """
@@ -50,7 +50,7 @@ from traitlets import Any as AnyTrait
 from traitlets import CaselessStrEnum, Integer, Type, default
 from zmq.utils.monitor import parse_monitor_message
 
-from .memcap import kernel_cgroup, remove_cgroup, track
+from autograder.kernel.memcap import kernel_cgroup, remove_cgroup, track
 
 __all__ = ["INTERNALS", "KernelLaunch", "ForkExecute", "ForkKernelManager", "start_zygote"]
 
@@ -74,7 +74,7 @@ INTERNALS = (
 class KernelLaunch:
     """What a grading kernel applies to itself before it runs any student code.
 
-    ``sandbox`` is an ``autograder.sandbox.SandboxPolicy`` or None (``grade --no-sandbox``); ``on_start`` is
+    ``sandbox`` is an ``autograder.kernel.sandbox.SandboxPolicy`` or None (``grade --no-sandbox``); ``on_start`` is
     called in the grading process with the kernel's pid (the wall-clock watchdog uses it).
     """
     memory_bytes: int
@@ -107,7 +107,7 @@ class _Zygote:
     @classmethod
     def _start(cls, python: str, env: dict[str, str]) -> None:
         if cls.proc is None or cls.proc.poll() is not None:
-            code = f"from autograder.zygote import serve; serve(parent={os.getpid()})"
+            code = f"from autograder.kernel.zygote import serve; serve(parent={os.getpid()})"
             cls.proc = cls.spawner.submit(
                 subprocess.Popen, [python, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 env=env | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}).result()
@@ -169,7 +169,7 @@ class _ForkedKernel:
 
 
 class ForkProvisioner(LocalProvisioner):
-    """LocalProvisioner whose kernels come from the zygote, or from ``python -m autograder.zygote``."""
+    """LocalProvisioner whose kernels come from the zygote, or from ``python -m autograder.kernel.zygote``."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
         km = self.parent
@@ -183,7 +183,7 @@ class ForkProvisioner(LocalProvisioner):
             self.process = _ForkedKernel(pid)
         except Exception as exc:  # noqa: BLE001 - any failure of the fork path: start a plain kernel instead
             self.log.warning("forked kernel unavailable (%s: %s); starting a plain kernel", type(exc).__name__, exc)
-            await super().launch_kernel([cmd[0], "-m", "autograder.zygote", spec, *cmd[3:]], **kwargs)
+            await super().launch_kernel([cmd[0], "-m", "autograder.kernel.zygote", spec, *cmd[3:]], **kwargs)
         else:
             self.pid = self.pgid = pid
             self.cwd = kwargs.get("cwd")
@@ -303,7 +303,7 @@ class ForkKernelManager(AsyncKernelManager):
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
     launch = AnyTrait(KernelLaunch(memory_bytes=4 * 2**30))
     kernel_env = AnyTrait(None)  # the kernel's whole environment (None: this process's)
-    cgroup = AnyTrait(None)  # the kernel's cgroup v2 (autograder.memcap.kernel_cgroup), if it has one
+    cgroup = AnyTrait(None)  # the kernel's cgroup v2 (autograder.kernel.memcap.kernel_cgroup), if it has one
 
     @functools.cached_property
     def kernel_dir(self) -> str:

@@ -22,7 +22,6 @@ keyrings, bpf and perf_event_open.
 """
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import functools
 import importlib.metadata
@@ -43,6 +42,9 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 
+from autograder.kernel import namespaces as ns
+from autograder.kernel.namespaces import DENIED_SYSCALLS, SandboxError
+
 __all__ = ["HOME", "WORKDIR", "UID_BASE", "DENIED_SYSCALLS", "SandboxError", "SandboxPolicy", "default_readonly",
            "enter_sandbox", "sandbox_problem"]
 
@@ -51,28 +53,11 @@ WORKDIR = HOME + "/work"
 UID_BASE = 0x70000000
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-_NEWNS, _NEWUTS, _NEWIPC, _NEWUSER, _NEWPID, _NEWNET = 0x20000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000
-_RDONLY, _NOSUID, _NODEV, _NOEXEC, _REMOUNT, _BIND, _REC, _PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
-_KEPT = {os.ST_NOEXEC: 8, os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}  # statvfs -> mount
-_STRICTATIME, _DETACH = 1 << 24, 2
-_PDEATHSIG, _DUMPABLE, _CAPBSET_DROP, _NO_NEW_PRIVS, _CAP_AMBIENT, _AMBIENT_CLEAR_ALL = 1, 4, 24, 38, 47, 4
-_NS_FLAGS = (_NEWNS, _NEWUTS, _NEWIPC, _NEWUSER, _NEWPID, _NEWNET, 0x02000000)  # the last: CLONE_NEWCGROUP
-#: Answered EPERM by the kernel's seccomp filter (besides clone with a namespace flag, and clone3 with ENOSYS,
-#: since its flags are out of a filter's reach and the C library then falls back to clone).
-DENIED_SYSCALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "open_tree", "move_mount",
-                   "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "ptrace", "process_vm_readv",
-                   "process_vm_writev", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd")
-_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 _USERNS_SWITCHES = (  # (file, the value that forbids user namespaces to unprivileged users, the fix)
     ("/proc/sys/kernel/unprivileged_userns_clone", "0", "sudo sysctl -w kernel.unprivileged_userns_clone=1"),
     ("/proc/sys/user/max_user_namespaces", "0", "sudo sysctl -w user.max_user_namespaces=15000"),
     ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
      "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"))
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class SandboxError(OSError):
-    """A step of entering the sandbox failed; the message names the step and its path."""
 
 
 @functools.cache
@@ -135,8 +120,8 @@ def sandbox_problem() -> str | None:
         if os.path.exists(path) and open(path).read().strip() == forbidden:
             return (f"user namespaces are switched off for non-root users ({path} is {forbidden}): run `{fix}`, "
                     "or grade as root, or pass --no-sandbox")
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = f"import sys; sys.path.insert(0, {package_parent!r}); from autograder.sandbox import _trial; _trial()"
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = f"import sys; sys.path.insert(0, {package_parent!r}); from autograder.kernel.sandbox import _trial; _trial()"
     try:
         trial = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:
@@ -185,11 +170,11 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     uid = (UID_BASE + os.getpid() if policy.uid is None else policy.uid) if root else os.geteuid()
     gid = uid if root else os.getegid()
     scratch, machine, parent = os.path.realpath(scratch), platform.machine(), os.getppid()
-    if machine not in _PIVOT_ROOT:
+    if machine not in ns.PIVOT_ROOT:
         raise SandboxError(38, f"pivot_root: system call number unknown on {machine}")
-    _seccomp()  # fails here, before anything else, if the filter cannot be installed
+    ns.seccomp()  # fails here, before anything else, if the filter cannot be installed
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    _unshare(root, uid, gid)
+    ns.unshare(root, uid, gid)
     alive, alive_w = os.pipe()
     kernel = os.fork()
     if kernel:
@@ -203,24 +188,13 @@ def enter_sandbox(policy: SandboxPolicy, scratch: str, keep_fds: tuple[int, ...]
     _loopback_up()
     _limit(policy)
     _set_environment()
-    _drop_privileges(uid, gid, root)
-    _new_session_keyring()
-    _filter_syscalls()
-    _prctl(_PDEATHSIG, signal.SIGKILL)
+    ns.drop_privileges(uid, gid, root)
+    ns.join_new_session_keyring()
+    ns.filter_syscalls()
+    ns.prctl(ns.PDEATHSIG, signal.SIGKILL)
     if select.select([alive], [], [], 0)[0]:  # end of file: the supervisor died before PDEATHSIG was set
         os._exit(1)
     os.close(alive)
-
-
-def _unshare(root: bool, uid: int, gid: int) -> None:
-    """New namespaces for this process (the PID namespace for its next child); without root, a user
-    namespace too, mapping our own uid and gid only."""
-    _call(_libc.unshare(_NEWNS | _NEWNET | _NEWPID | _NEWIPC | _NEWUTS | (0 if root else _NEWUSER)), "unshare")
-    if not root:  # a process that switched uids itself is not dumpable, and so may not write its own maps
-        _prctl(_DUMPABLE, 1)
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
 
 
 def _supervise(kernel: int, parent: int) -> None:
@@ -228,7 +202,7 @@ def _supervise(kernel: int, parent: int) -> None:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader interrupts the kernel through the group
-        _prctl(_PDEATHSIG, signal.SIGKILL)
+        ns.prctl(ns.PDEATHSIG, signal.SIGKILL)
         if os.getppid() == parent:
             code = os.waitstatus_to_exitcode(os.waitpid(kernel, 0)[1])
     finally:
@@ -247,7 +221,7 @@ def _stay_as_init(alive: int) -> None:
         return
     code = 1
     try:
-        _prctl(_PDEATHSIG, signal.SIGKILL)  # dies with the supervisor, and the namespace with it
+        ns.prctl(ns.PDEATHSIG, signal.SIGKILL)  # dies with the supervisor, and the namespace with it
         if not select.select([alive], [], [], 0)[0]:  # no end of file: the supervisor is still there
             os.closerange(3, os.sysconf("SC_OPEN_MAX"))
             while True:
@@ -282,14 +256,14 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
     ``scratch``; make it read-only but for the writable places, and switch to it, detaching the machine's
     root for good."""
     size = policy.tmp_bytes + sum(map(_tmpfs_bytes, (scratch, *policy.private)))
-    _mount(None, "/", None, _REC | _PRIVATE)
-    _mount("tmpfs", "/tmp", "tmpfs", _NOSUID | _NODEV, "mode=0755")  # staging; pivot_root takes it off /tmp
+    ns.mount(None, "/", None, ns.REC | ns.PRIVATE)
+    ns.mount("tmpfs", "/tmp", "tmpfs", ns.NOSUID | ns.NODEV, "mode=0755")  # staging; pivot_root takes it off /tmp
     for name in ("old", "new", "private"):
         os.mkdir("/tmp/" + name)
-    _call(_libc.syscall(_PIVOT_ROOT[machine], b"/tmp", b"/tmp/old"), "pivot_root into the staging tmpfs")
+    ns.check(ns.libc.syscall(ns.PIVOT_ROOT[machine], b"/tmp", b"/tmp/old"), "pivot_root into the staging tmpfs")
     os.chdir("/")
-    _mount("tmpfs", "/new", "tmpfs", _NOSUID | _NODEV, "mode=0755")
-    _mount("tmpfs", "/private", "tmpfs", _NOSUID | _NODEV, f"mode=0755,size={size}")
+    ns.mount("tmpfs", "/new", "tmpfs", ns.NOSUID | ns.NODEV, "mode=0755")
+    ns.mount("tmpfs", "/private", "tmpfs", ns.NOSUID | ns.NODEV, f"mode=0755,size={size}")
     for name, mode in (("tmp", 0o1777), ("shm", 0o1777), ("home", 0o700)):
         os.mkdir("/private/" + name)
         os.chmod("/private/" + name, mode)
@@ -311,20 +285,20 @@ def _build_root(plan: list[tuple[str, str, str]], policy: SandboxPolicy, machine
         directory = kind in ("proc", "tmpfs") or os.path.isdir(source) or (kind == "hide" and os.path.isdir(new))
         _mountpoint(new, directory)
         if kind == "proc":
-            _mount("proc", new, "proc", _NOSUID | _NODEV | _NOEXEC)
+            ns.mount("proc", new, "proc", ns.NOSUID | ns.NODEV | ns.NOEXEC)
         elif kind == "tmpfs" or (kind == "hide" and directory):
-            _mount("tmpfs", new, "tmpfs", _NOSUID | _NODEV, "mode=0755,size=64k")
+            ns.mount("tmpfs", new, "tmpfs", ns.NOSUID | ns.NODEV, "mode=0755,size=64k")
         else:
-            _mount("/empty" if kind == "hide" else source, new, None, _BIND | (_REC if kind == "ro" else 0))
+            ns.mount("/empty" if kind == "hide" else source, new, None, ns.BIND | (ns.REC if kind == "ro" else 0))
             writable.update([new] if kind == "rw" else [])
             if kind == "ro":  # at once, so no mount point below can be created in the machine's own folders
-                _read_only(new)
+                ns.read_only(new)
     for mountpoint in _mount_points():  # the rest: submounts of shown trees, hidden paths, /dev, the root
         if _inside(mountpoint, "/new") and mountpoint not in writable:
-            _read_only(mountpoint)
+            ns.read_only(mountpoint)
     os.chdir("/new")
-    _call(_libc.syscall(_PIVOT_ROOT[machine], b".", b"."), "pivot_root into the new root")
-    _call(_libc.umount2(b".", _DETACH), "detach the machine's root")
+    ns.check(ns.libc.syscall(ns.PIVOT_ROOT[machine], b".", b"."), "pivot_root into the new root")
+    ns.check(ns.libc.umount2(b".", ns.DETACH), "detach the machine's root")
     os.chdir(WORKDIR)
 
 
@@ -350,13 +324,6 @@ def _mount_points() -> list[str]:
     """This mount namespace's mount points, as this process sees them (from the machine's /proc)."""
     with open("/old/proc/self/mountinfo") as f:
         return [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
-
-
-def _read_only(mountpoint: str) -> None:
-    """Remount read-only, keeping the flags a user namespace may not change (nosuid, nodev, noexec, atime)."""
-    kept = os.statvfs(mountpoint).f_flag
-    flags = _BIND | _REMOUNT | _RDONLY | _NOSUID | _NODEV | sum(ms for st, ms in _KEPT.items() if kept & st)
-    _mount(None, mountpoint, None, flags | (0 if kept & (os.ST_NOATIME | os.ST_RELATIME) else _STRICTATIME))
 
 
 def _hand_over(trees: tuple[str, ...], uid: int, gid: int) -> None:
@@ -399,87 +366,6 @@ def _set_environment() -> None:
     # exit (the kernel dies with its supervisor anyway, PR_SET_PDEATHSIG)
     os.environ.pop("JPY_PARENT_PID", None)
     tempfile.tempdir = None  # the zygote may have cached the grader's temporary folder
-
-
-def _drop_privileges(uid: int, gid: int, root: bool) -> None:
-    """Empty every capability set (bounding and ambient too), switch to the kernel's uid, set no_new_privs."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        for cap in range(int(f.read()) + 1):
-            _prctl(_CAPBSET_DROP, cap)
-    if root:
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
-    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # _LINUX_CAPABILITY_VERSION_3
-    data = ctypes.create_string_buffer(24)  # effective, permitted, inheritable: all empty
-    _call(_libc.capset(header, data), "capset")
-    _prctl(_CAP_AMBIENT, _AMBIENT_CLEAR_ALL)
-    _prctl(_NO_NEW_PRIVS, 1)
-
-
-def _new_session_keyring() -> None:
-    """Join a new anonymous session keyring (keyctl KEYCTL_JOIN_SESSION_KEYRING, NULL): the grader's session
-    keyring, and whatever the instructor's login put there, is no longer this process's."""
-    seccomp = _seccomp()
-    keyctl = seccomp.resolve_syscall(seccomp.Arch.NATIVE, "keyctl")
-    if _libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(1), ctypes.c_void_p(None)) < 0:
-        _call(-1, "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
-
-
-def _filter_syscalls() -> None:
-    """Install the seccomp filter: DENIED_SYSCALLS and clone with a namespace flag fail with EPERM, clone3
-    with ENOSYS (threads and forks fall back to clone), everything else is allowed. Needs no_new_privs."""
-    seccomp = _seccomp()
-    rules = seccomp.SyscallFilter(seccomp.ALLOW)
-    for name in DENIED_SYSCALLS:
-        rules.add_rule(seccomp.ERRNO(1), name)
-    for flag in _NS_FLAGS:
-        rules.add_rule(seccomp.ERRNO(1), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
-    rules.add_rule(seccomp.ERRNO(38), "clone3")
-    rules.load()
-
-
-def _seccomp():
-    """libseccomp's Python API, loaded with this module, or SandboxError naming the fix."""
-    if isinstance(_SECCOMP, str):
-        raise SandboxError(38, f"seccomp: libseccomp's Python binding is unavailable ({_SECCOMP}); install the "
-                               "instructor extra (pyseccomp) and the system's libseccomp2")
-    return _SECCOMP
-
-
-def _load_seccomp():
-    """pyseccomp (PyPI: ctypes over libseccomp.so.2), else libseccomp's own binding (Debian's python3-seccomp,
-    for a grader on the system's Python); the same API. A string says why neither loads. Loaded when this
-    module is: a kernel's new root, or its uid, may not reach where the binding is installed."""
-    try:
-        if importlib.util.find_spec("pyseccomp") is not None:
-            import pyseccomp
-            return pyseccomp
-        if importlib.util.find_spec("seccomp") is not None:
-            return importlib.import_module("seccomp")
-    except OSError as exc:  # the binding is there, libseccomp.so.2 is not
-        return f"{type(exc).__name__}: {exc}"
-    return "pyseccomp is not installed"
-
-
-_SECCOMP = _load_seccomp()
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
-    result = _libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data))
-    _call(result, f"mount {source or ''} on {target.removeprefix('/new') or '/'}")
-
-
-def _prctl(option: int, value: int = 0) -> None:
-    _call(_libc.prctl(option, ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
-          f"prctl({option})")
-
-
-def _call(result: int, what: str) -> None:
-    if result != 0:
-        code = ctypes.get_errno()
-        raise SandboxError(code, f"{what}: {os.strerror(code)}")
 
 
 def _inside(path: str, folder: str) -> bool:

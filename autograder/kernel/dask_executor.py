@@ -3,7 +3,7 @@
 Workers are the stock ``dask worker tcp://SCHEDULER:8786`` command on any machine with this course installed
 (the same commit: see :func:`course_version`); without a scheduler address, a :class:`~distributed.LocalCluster`
 of worker processes on 127.0.0.1. The coordinator (autograder/grading/grade.py) stays the only writer of the
-gradebook: workers return :class:`~autograder.execute.Outcome` objects and never see the database.
+gradebook: workers return :class:`~autograder.kernel.execute.Outcome` objects and never see the database.
 
 Failures, with public Dask mechanisms only:
 
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import distributed
 
-from .course import CourseError
-from .execute import Job, NotebookOutcome, Outcome, Status, execute_submission, warm_up
-from .executors import Executor, default_workers
+from autograder.course import CourseError
+from autograder.kernel.execute import Job, NotebookOutcome, Outcome, Status, execute_submission, warm_up
+from autograder.kernel.executors import Executor, default_workers
 
 __all__ = ["DaskExecutor", "VersionMismatch", "course_version", "crashed_outcome"]
 
@@ -136,7 +136,7 @@ class DaskExecutor(Executor):
     def _refuse(self, worker: str, why: str) -> None:
         self.refused.add(worker)
         self.log(f"refused Dask worker {worker}: it {why}; install this commit of the course there "
-                 "(python -m autograder.dask_executor prints a machine's version)")
+                 "(python -m autograder.kernel.dask_executor prints a machine's version)")
         self.client.retire_workers(workers=[worker], close_workers=True)
 
     def _submit(self, job: Job) -> distributed.Future:

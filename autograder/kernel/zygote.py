@@ -1,7 +1,7 @@
-"""Grading kernel processes: the zygote of :mod:`autograder.forkserver` and the plain-start fallback.
+"""Grading kernel processes: the zygote of :mod:`autograder.kernel.forkserver` and the plain-start fallback.
 
 ``serve()`` imports the course's libraries once, then forks one kernel per request. ``python -m
-autograder.zygote SPEC ARGS...`` starts a single kernel without the zygote. Either way the kernel process
+autograder.kernel.zygote SPEC ARGS...`` starts a single kernel without the zygote. Either way the kernel process
 itself applies its limits and enters the sandbox (:func:`prepare_kernel`) before any student code runs, then
 points its standard output and error at /dev/null: nothing a notebook writes there (ipykernel keeps a copy of
 the original descriptors) reaches the grader's terminal. The zygote dies with the thread that started it, and
@@ -122,11 +122,11 @@ def _become_kernel(request: dict) -> None:
 def prepare_kernel(token: str) -> None:
     """In the kernel's own process, before any student code: the sandbox (which sets the resource limits
     itself and shows the scratch folder as the working directory), or without one the limits and the
-    scratch folder here. ``token`` comes from :meth:`autograder.forkserver.KernelLaunch.encode`.
+    scratch folder here. ``token`` comes from :meth:`autograder.kernel.forkserver.KernelLaunch.encode`.
     """
     spec = pickle.loads(base64.b64decode(token))
     if spec.get("cgroup"):  # first: whatever this kernel starts is born in its cgroup
-        from .memcap import join_cgroup
+        from autograder.kernel.memcap import join_cgroup
         join_cgroup(spec["cgroup"])
     if spec["sandbox"] is None:
         limit = spec["memory_bytes"]
@@ -136,7 +136,7 @@ def prepare_kernel(token: str) -> None:
         return
     from dataclasses import replace
 
-    from .sandbox import enter_sandbox
+    from autograder.kernel.sandbox import enter_sandbox
     policy = spec["sandbox"]  # the kernel's folder (connection file, sockets): a copy in its own tmpfs
     enter_sandbox(replace(policy, memory_bytes=spec["memory_bytes"], private=(*policy.private, spec["kernel_dir"])),
                   spec["scratch"])
@@ -163,7 +163,7 @@ def _run_kernel(args: list[str]) -> int:
 
 
 def main() -> int:
-    """``python -m autograder.zygote SPEC ARGS...``: one grading kernel started without the zygote."""
+    """``python -m autograder.kernel.zygote SPEC ARGS...``: one grading kernel started without the zygote."""
     prepare_kernel(sys.argv[1])
     _silence()
     return _run_kernel(sys.argv[2:])

@@ -3,7 +3,7 @@
 The protocol (:class:`Executor`) is one method: ``run(jobs)`` yields ``(job, outcome)`` pairs as jobs
 complete, in any order, and ``(job, exception)`` for a job whose worker raised, so the coordinator sees every
 worker error while it records everything else. ``close()`` (or leaving a ``with`` block) releases the workers.
-The work itself is :func:`autograder.execute.execute_submission`; the gradebook is none of an executor's
+The work itself is :func:`autograder.kernel.execute.execute_submission`; the gradebook is none of an executor's
 business (autograder/grading/grade.py is its only writer).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from .execute import Job, Outcome, execute_submission, warm_up
+from autograder.kernel.execute import Job, Outcome, execute_submission, warm_up
 
 __all__ = ["Executor", "LocalExecutor", "default_workers"]
 
