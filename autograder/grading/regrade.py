@@ -63,11 +63,7 @@ def scores(db_url: str, assignments: list[str]) -> dict[tuple[str, str], dict]:
     """(student, assignment) -> {"tests": {(notebook, grade id): (score, max)}, "total": score of the submission}."""
     found = {}
     with Gradebook(db_url) as gb:
-        for a in assignments:
-            try:
-                assignment = gb.find_assignment(a)
-            except MissingEntry:
-                continue
+        for a, assignment in _in_gradebook(gb, assignments):
             hand = {(nb.name, c.name) for nb in assignment.notebooks for c in nb.solution_cells}
             for sub in assignment.submissions:
                 tests = {(nb.name, g.name): (float(g.score), float(g.max_score))
@@ -76,15 +72,20 @@ def scores(db_url: str, assignments: list[str]) -> dict[tuple[str, str], dict]:
     return found
 
 
+def _in_gradebook(gb, assignments: list[str]):
+    """(id, nbgrader Assignment) of each of ``assignments`` the gradebook holds."""
+    for a in assignments:
+        try:
+            yield a, gb.find_assignment(a)
+        except MissingEntry:
+            continue
+
+
 def source_digests(db_url: str, assignments: list[str]) -> dict[str, str]:
     """assignment -> digest of its grade cells (points) and locked cells (checksums) as the gradebook holds them."""
     digests = {}
     with Gradebook(db_url) as gb:
-        for a in assignments:
-            try:
-                assignment = gb.find_assignment(a)
-            except MissingEntry:
-                continue
+        for a, assignment in _in_gradebook(gb, assignments):
             rows = sorted([("grade", nb.name, c.name, repr(float(c.max_score))) for nb in assignment.notebooks
                            for c in nb.grade_cells]
                           + [("source", nb.name, c.name, c.checksum or "") for nb in assignment.notebooks
