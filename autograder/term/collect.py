@@ -145,9 +145,9 @@ def _collect_student(run: _Collection, root_fd: int, student: str, known: set[st
 
 
 def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, assignment: str, shown: str,
-                    limits: CollectLimits) -> None:
+                    limits: CollectLimits, stamp: str | None = None) -> None:
     """Stage the folder ``name`` (opened under ``parent_fd``) as ``student``'s ``assignment`` and place it,
-    or refuse it whole."""
+    or refuse it whole; ``stamp`` is its time when it has no ``timestamp.txt`` (the exchange's folder name)."""
     staged = run.staging()
     notes: list[str] = []
     try:
@@ -166,8 +166,8 @@ def _collect_folder(run: _Collection, parent_fd: int, name: str, student: str, a
             if notes:  # everything in it was refused
                 raise Refused(f"{shown}: nothing left to collect")
             notes.append(f"{shown}: no files; collected all the same, to be graded as unanswered")
-        if text:
-            (staged / "timestamp.txt").write_text(text)
+        if text or stamp:
+            (staged / "timestamp.txt").write_text(text or stamp)
     except Refused as exc:
         notes.append(str(exc))
         shutil.rmtree(staged, ignore_errors=True)
