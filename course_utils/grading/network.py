@@ -22,13 +22,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from .codec import decode
-from .run import Case, check, settle
+from .run import Case, check, given, settle
 
 __all__ = ["dense_forward_values", "dense_backward_values", "dense_backward_numerical", "relu_forward_values",
            "relu_backward_values", "ce_values", "ce_numerical", "ce_log_form", "ce_float32", "linear_values",
@@ -243,23 +242,11 @@ def _stand_in(name: str, own, calls, used: list):
     return stand_in
 
 
-@contextmanager
 def _standing_in(func, calls, used: list):
     """Inside the block the earlier parts in ``func``'s namespace are stand-ins (see the module docstring)."""
     namespace = getattr(func, "__globals__", None)
-    if not isinstance(namespace, dict):
-        yield
-        return
-    saved = {k: namespace[k] for k in EARLIER if k in namespace}
-    namespace.update({k: _stand_in(k, saved.get(k), calls, used) for k in EARLIER})
-    try:
-        yield
-    finally:
-        for k in EARLIER:
-            if k in saved:
-                namespace[k] = saved[k]
-            else:
-                namespace.pop(k, None)
+    own = namespace if isinstance(namespace, dict) else {}
+    return given(func, {k: _stand_in(k, own.get(k), calls, used) for k in EARLIER}, watched=True)
 
 
 def _lending(checked):

@@ -134,15 +134,17 @@ def own_work():
 
 
 @contextmanager
-def given(func, lent: dict):
+def given(func, lent: dict, watched: bool = False):
     """Inside the block, the names in ``lent`` resolve to those correct versions in ``func``'s namespace (a
-    later exercise is graded on its own work); the notebook's own names are restored afterwards."""
+    later exercise is graded on its own work); the notebook's own names are restored afterwards. Lent
+    functions run unwatched by :func:`own_work` unless ``watched`` (a stand-in that may call the notebook's
+    own function)."""
     namespace = getattr(func, "__globals__", None)
     if not lent or not isinstance(namespace, dict):
         yield
         return
     saved = {k: namespace[k] for k in lent if k in namespace}
-    namespace.update({k: _unwatched(v) for k, v in lent.items()})
+    namespace.update({k: v if watched else _unwatched(v) for k, v in lent.items()})
     try:
         yield
     finally:

@@ -5,7 +5,7 @@ import numpy as np
 
 from course_utils.grading.codec import Raised, Unreadable
 
-__all__ = ["GradingError", "fmt", "value", "as_result", "assert_close", "assert_rows_sum_to_one", "index"]
+__all__ = ["GradingError", "fmt", "value", "numeric", "as_result", "assert_close", "assert_rows_sum_to_one", "index"]
 
 
 class GradingError(AssertionError):
@@ -27,14 +27,20 @@ def value(got):
     return got
 
 
-def as_result(got, what: str, shape: tuple) -> np.ndarray:
-    """``got`` as a numeric array of ``shape``, or a GradingError saying what is wrong with it."""
+def numeric(got, what: str, noun: str = "numbers") -> np.ndarray:
+    """``got`` as a real-valued array, or a GradingError: no result, None, or not ``noun``."""
     got = value(got)
     if got is None:
         raise GradingError(f"{what} returned None; did you forget `return`?")
     arr = np.asarray(got)
     if arr.dtype.kind not in "biuf":
-        raise GradingError(f"{what} must be numbers; got dtype {arr.dtype}")
+        raise GradingError(f"{what} must be {noun}; got dtype {arr.dtype}")
+    return arr
+
+
+def as_result(got, what: str, shape: tuple) -> np.ndarray:
+    """``got`` as a numeric array of ``shape``, or a GradingError saying what is wrong with it."""
+    arr = numeric(got, what)
     if arr.shape != shape:
         raise GradingError(f"{what} has shape {arr.shape}, expected {shape}")
     return arr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import GradingError, as_result, assert_close, fmt, value
+from .core import GradingError, as_result, assert_close, fmt, numeric
 
 REFERENCES = {"one_hot_examples": "likelihood.one_hot", "one_hot_shapes": "likelihood.one_hot",
               "election_table": "likelihood.cross_entropy_from_probs",
@@ -99,12 +99,7 @@ def _losses(name: str, cases, results, expected) -> None:
 
 def _scalar(got, what: str, n: int) -> float:
     """The student's loss as a float, or a GradingError saying why it is not one number."""
-    got = value(got)
-    if got is None:
-        raise GradingError(f"{what} returned None; did you forget `return`?")
-    arr = np.asarray(got)
-    if arr.dtype.kind not in "biuf":
-        raise GradingError(f"{what} must be a number; got dtype {arr.dtype}")
+    arr = numeric(got, what, "a number")
     if arr.size != 1:
         hint = " — one loss per example; return their mean" if arr.shape == (n,) else ""
         raise GradingError(f"{what} must be a single number (the mean loss); got shape {arr.shape}{hint}")
