@@ -1,5 +1,5 @@
-"""Where a course's gradebook lives (SQLite in the course directory, or a server database), and the read-only
-SQLite snapshot of its assignments that grading workers restore test cells from.
+"""Where a course's gradebook lives (SQLite in the course directory, or a server database), and a SQLite
+snapshot of its assignments (what a regrade's scratch course starts from when the gradebook is on a server).
 
 The course's ``nbgrader_config.py`` is the one place that names the database: ``python -m autograder --db URL
 init`` writes ``c.CourseDirectory.db_url`` there, so later commands, plain ``nbgrader`` and the formgrader
@@ -17,7 +17,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from traitlets.config.loader import PyFileConfigLoader
 
-__all__ = ["DB_URL_VAR", "nbgrader_env", "configured_db_url", "persist_db_url", "gradebook_bytes", "snapshot"]
+__all__ = ["DB_URL_VAR", "nbgrader_env", "configured_db_url", "persist_db_url", "snapshot"]
 
 #: The environment variable that names the gradebook for one command (``--db``), read by nbgrader_config.py.
 DB_URL_VAR = "SOFTMAX_DB_URL"
@@ -55,19 +55,8 @@ def persist_db_url(root: Path, url: str) -> None:
                  f"started here use it.\nc.CourseDirectory.db_url = os.environ.get({DB_URL_VAR!r}) or {url!r}\n")
 
 
-def gradebook_bytes(db_url: str, assignments: list[str], max_file: int = 4 * 2**20) -> bytes:
-    """What grading workers restore test cells from: a small SQLite gradebook file as it is, else a
-    :func:`snapshot` of ``assignments``. A server database is never copied as files, and a large SQLite file
-    (a big class's grades, which every Dask task would carry) is snapshotted too."""
-    prefix = "sqlite:///"
-    if db_url.startswith(prefix) and Path(db_url[len(prefix):]).stat().st_size <= max_file:
-        return Path(db_url[len(prefix):]).read_bytes()
-    return snapshot(db_url, assignments)
-
-
 def snapshot(db_url: str, assignments: list[str]) -> bytes:
-    """A new SQLite gradebook holding ``assignments`` with their notebooks and cells (what restoring test cells
-    reads; no students, no grades), copied row by row through nbgrader's Gradebook API, as bytes.
+    """A new SQLite gradebook holding ``assignments`` with their notebooks and cells (no students, no grades), copied row by row through nbgrader's Gradebook API, as bytes.
 
     The copy runs in a child process with the environment of nbgrader commands (a new gradebook runs
     ``alembic``, which must be on PATH); the URL goes through the environment, never a command line."""

@@ -44,18 +44,12 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
-# The grader (autograder/grading/grade.py) executes submissions itself (autograder/kernel/execute.py), then records the
-# executed notebooks in this gradebook with nbgrader runs that do not execute again (the notebooks already
-# carry their outputs), one run at a time, so SQLite never sees two writers. The recording run restores the
-# kernelspec and the test cells before anything else, as the execution did:
-_RESTORE = [
-    "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
-]
-
+# The grader (autograder/grading/grade.py) restores the test cells and executes submissions itself
+# (autograder/grading/restore.py, autograder/kernel/execute.py), then records the executed, judged notebooks in
+# this gradebook with nbgrader runs that neither restore nor execute again, one run at a time, so SQLite never
+# sees two writers.
 if os.environ.get("SOFTMAX_GRADER_PHASE") == "record":
-    c.Autograde.sanitize_preprocessors = [*_RESTORE, "nbgrader.preprocessors.CheckCellMetadata"]
+    c.Autograde.sanitize_preprocessors = ["nbgrader.preprocessors.CheckCellMetadata"]
     c.Autograde.autograde_preprocessors = [
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",

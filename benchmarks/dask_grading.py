@@ -133,12 +133,12 @@ def _noop(job) -> int:
 
 
 def scheduler_overhead(dask: DaskExecutor, course: Course, tasks: int = 400) -> float:
-    """Seconds per task for ``tasks`` real jobs (gradebook snapshot included) sent to a task doing nothing."""
-    from autograder.kernel.execute import AssignmentContext, Job
+    """Seconds per task for ``tasks`` real-sized jobs (a submitted notebook, as the notebook to run and as a
+    submitted file) sent to a task doing nothing."""
+    from autograder.kernel.execute import Job
 
-    context = AssignmentContext(A, course.gradebook.read_bytes())
     nb = next((course.submitted / "s000" / A).glob("*.ipynb"))
-    jobs = [Job(f"s{i}", context, {nb.name: nb.read_bytes()}) for i in range(tasks)]
+    jobs = [Job(f"s{i}", A, {nb.name: nb.read_bytes()}, {nb.name: nb.read_bytes()}) for i in range(tasks)]
     start = time.perf_counter()
     futures = [dask.client.submit(_noop, job, pure=False) for job in jobs]
     dask.client.gather(futures)

@@ -16,7 +16,7 @@ from nbgrader.api import Gradebook
 
 from autograder.cli import collect
 from autograder.course import NOTES_FILE, Course
-from autograder.kernel.execute import AssignmentContext, Job, Limits, Status, execute_submission
+from autograder.kernel.execute import Job, Limits, Status, execute_submission
 from autograder.kernel.executors import Executor, LocalExecutor
 from autograder.grading.grade import NO_SANDBOX_NOTE, GradingFailed, grade_all
 
@@ -136,8 +136,7 @@ def test_a_worker_error_fails_the_run_after_recording_the_rest(course, first_run
 
 
 def test_a_kernel_that_cannot_start_is_the_grader_s_error_not_a_zero(course):
-    job = Job("both", AssignmentContext(A, course.gradebook.read_bytes()),
-              {"part_b.ipynb": (course.source / A / "part_b.ipynb").read_bytes()},
+    job = Job("both", A, {"part_b.ipynb": (course.source / A / "part_b.ipynb").read_bytes()},
               limits=Limits(cell_timeout=20, notebook_timeout=60, memory_bytes=16 * 2**20))
     with pytest.raises(RuntimeError, match="a grading kernel could not start"):
         execute_submission(job)
@@ -147,8 +146,7 @@ def test_a_kernel_that_cannot_start_is_the_grader_s_error_not_a_zero(course):
 def test_tests_that_finished_before_the_kernel_died_keep_their_result(course, where, test_kept):
     nb = nbformat.read(course.source / A / "part_b.ipynb", 4)
     nb.cells.insert(where, nbformat.v4.new_code_cell("import os\nos.kill(os.getpid(), 9)"))
-    job = Job("both", AssignmentContext(A, course.gradebook.read_bytes()),
-              {"part_b.ipynb": nbformat.writes(nb).encode()}, limits=LIMITS)
+    job = Job("both", A, {"part_b.ipynb": nbformat.writes(nb).encode()}, limits=LIMITS)
     outcome = execute_submission(job).notebooks["part_b.ipynb"]
     assert outcome.status is Status.CRASHED and "the kernel stopped" in outcome.notes[0]
     test = next(c for c in nbformat.reads(outcome.executed.decode(), 4).cells

@@ -1,14 +1,14 @@
 """The grading coordinator: jobs out to an executor, outcomes into the gradebook, which it alone writes.
 
 1. Every submission not graded yet (or all of them with ``regrade``) is copied, preflighted
-   (autograder/grading/preflight.py) and turned into a :class:`~autograder.kernel.execute.Job`.
+   (autograder/grading/preflight.py), its test cells restored from the gradebook (restore.py), and turned
+   into a :class:`~autograder.kernel.execute.Job`; jobs go out as they are made, so this overlaps execution.
 2. An executor (autograder/kernel/executors.py; threads of this process by default) runs
-   :func:`~autograder.kernel.execute.execute_submission` on each job: fresh sandboxed kernels, test cells restored
-   in memory, outputs filled in.
-3. While jobs still execute, outcomes are recorded in rounds: each round stages the executed notebooks and
-   runs one real ``nbgrader autograde`` in the course with execution switched off
-   (``SOFTMAX_GRADER_PHASE=record`` in nbgrader_config.py), which restores the test cells again and writes
-   the scores. A notebook nbgrader cannot record is recorded as the blank release (graded as unanswered).
+   :func:`~autograder.kernel.execute.execute_submission` on each job: fresh sandboxed kernels, outputs filled in.
+3. While jobs still execute, outcomes are recorded in rounds: each round judges the executed notebooks
+   (judge.py), stages them and runs one real ``nbgrader autograde`` in the course with execution and
+   restoring switched off (``SOFTMAX_GRADER_PHASE=record`` in nbgrader_config.py), which writes the scores.
+   A notebook nbgrader cannot record is recorded as the blank release (graded as unanswered).
 4. After each round the gradebook is checked to hold every recorded notebook, and the grading notes
    (read by the feedback step) are written; a submission graded in an earlier run is skipped next time.
 
@@ -34,10 +34,10 @@ from tqdm import tqdm
 from autograder.term.collect import read_timestamp
 from autograder.course import NOTES_FILE, Course, CourseError
 from autograder.grading.judge import judge_notebook
-from autograder.kernel.execute import AssignmentContext, Job, Limits, Outcome, Status, fail_grade_cells
+from autograder.kernel.execute import Job, Limits, NotebookOutcome, Outcome, Status, fail_grade_cells
 from autograder.kernel.executors import Executor, LocalExecutor
-from autograder.gradebook_db import gradebook_bytes
 from autograder.grading.preflight import locked_ids, preflight
+from autograder.grading.restore import restore_tests
 
 __all__ = ["GradingFailed", "SandboxUnavailable", "Result", "grade_all", "round_size", "sandbox_policy"]
 
@@ -92,11 +92,13 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
             tempfile.TemporaryDirectory(prefix="softmax-grade-") as tmp:
         if sandbox is True or sandbox is False:  # the sandbox's trial run overlaps the executor's warm-up
             sandbox = sandbox_policy(enabled=sandbox)
-        jobs, prepared = _jobs(course, assignments, limits, sandbox, regrade, Path(tmp))
-        _update_notes(course, {f"{s}/{a}": {"fingerprint": None} for s, a in prepared})  # done once recorded
-        recorder = _Recorder(course, prepared, round_size=round_size(len(jobs)))
+        todo = _todo(course, assignments, regrade)
+        _update_notes(course, {f"{s}/{a}": {"fingerprint": None} for s, a, _ in todo})  # done once recorded
+        prepared: dict[tuple[str, str], _Prepared] = {}
+        jobs = (_job(course, s, a, fingerprint, limits, sandbox, Path(tmp), prepared) for s, a, fingerprint in todo)
+        recorder = _Recorder(course, prepared, round_size=round_size(len(todo)))
         errors = []
-        with tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress) as bar:
+        with tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress) as bar:
             try:
                 for job, outcome in executor.run(jobs):
                     bar.update()
@@ -108,9 +110,9 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
                 recorder.flush()
     if errors:
         job, error = errors[0]
-        raise GradingFailed(f"{len(errors)} of {len(jobs)} submissions could not be executed (first: "
+        raise GradingFailed(f"{len(errors)} of {len(todo)} submissions could not be executed (first: "
                             f"{job.student}/{job.assignment}: {type(error).__name__}: {error}); the other "
-                            f"{len(jobs) - len(errors)} were recorded; run grade again to finish the rest")
+                            f"{len(todo) - len(errors)} were recorded; run grade again to finish the rest")
     return recorder.results
 
 
@@ -119,31 +121,49 @@ def round_size(jobs: int) -> int:
     return min(100, max(8, jobs // 4))
 
 
-def _jobs(course: Course, assignments: list[str], limits: Limits, sandbox, regrade: bool,
-          tmp: Path) -> tuple[list[Job], dict[tuple[str, str], tuple[list[str], str]]]:
-    """One job per submission to grade, and per submission its preflight notes and the fingerprint of its
-    submitted files (which stay untouched: preflight works on a copy)."""
+@dataclass
+class _Prepared:
+    """What the coordinator keeps of a submission it sent out: preflight notes, the fingerprint of its submitted
+    files (which stay untouched: preflight works on a copy), and the outcomes of notebooks it could not send."""
+    notes: list[str]
+    fingerprint: str
+    unrun: dict[str, NotebookOutcome] = field(default_factory=dict)
+
+
+def _todo(course: Course, assignments: list[str], regrade: bool) -> list[tuple[str, str, str]]:
+    """``(student, assignment, fingerprint)`` of every submission to grade."""
     done = {} if regrade else _graded(course)
-    gradebook = gradebook_bytes(course.db_url, assignments)  # a server database is snapshotted, never copied
-    jobs, prepared = [], {}
+    todo = []
     for a in assignments:
-        context = AssignmentContext(a, gradebook)
-        expected = set(course.expected_notebooks(a))
-        locked = locked_ids(course.release_dir / a)
         for s in course.students():
             folder = course.submitted / s / a
             fingerprint = _fingerprint(folder) if folder.is_dir() else None
-            if fingerprint is None or done.get(f"{s}/{a}") == fingerprint:
-                continue
-            copy = shutil.copytree(folder, tmp / s / a, symlinks=True)  # a link is not followed to its target
-            notes = preflight(copy, course.release_dir / a, locked) + ([] if sandbox else [NO_SANDBOX_NOTE])
-            prepared[s, a] = notes, fingerprint
-            files = {str(p.relative_to(copy)): p.read_bytes() for p in sorted(copy.rglob("*"))
-                     if p.is_file() and not p.is_symlink()}
-            notebooks = {name: files.pop(name) for name in sorted(expected) if name in files}
-            files.pop("timestamp.txt", None)
-            jobs.append(Job(s, context, notebooks, files, limits, sandbox))
-    return jobs, prepared
+            if fingerprint is not None and done.get(f"{s}/{a}") != fingerprint:
+                todo.append((s, a, fingerprint))
+    return todo
+
+
+def _job(course: Course, student: str, assignment: str, fingerprint: str, limits: Limits, sandbox, tmp: Path,
+         prepared: dict[tuple[str, str], _Prepared]) -> Job:
+    """The job for one submission: a preflighted copy, its notebooks to run with their test cells restored."""
+    release = course.release_dir / assignment
+    copy = shutil.copytree(course.submitted / student / assignment, tmp / student / assignment, symlinks=True)
+    notes = preflight(copy, release, locked_ids(release)) + ([] if sandbox else [NO_SANDBOX_NOTE])
+    files = {str(p.relative_to(copy)): p.read_bytes() for p in sorted(copy.rglob("*"))
+             if p.is_file() and not p.is_symlink()}  # a link is not followed to its target
+    files.pop("timestamp.txt", None)
+    prep = prepared[student, assignment] = _Prepared(notes, fingerprint)
+    notebooks = {}
+    for name in sorted(set(course.expected_notebooks(assignment)) & files.keys()):
+        try:
+            nb = restore_tests(nbformat.reads(files[name].decode("utf-8"), 4), course.db_url, assignment, name,
+                               student)
+            notebooks[name] = nbformat.writes(nb).encode()
+        except Exception as exc:  # noqa: BLE001 - nbgrader refuses this notebook's cell metadata
+            reason = f"nbgrader could not restore its test cells ({type(exc).__name__}: {str(exc)[:200]})"
+            prep.unrun[name] = NotebookOutcome(Status.CRASHED, None, 0.0,
+                                               [f"{name}: {reason}; it was graded as unanswered."])
+    return Job(student, assignment, notebooks, files, limits, sandbox)
 
 
 def _fingerprint(folder: Path) -> str:
@@ -178,7 +198,7 @@ def _graded(course: Course) -> dict[str, str]:
 class _Recorder:
     """Records outcomes in rounds of at least ``round_size`` submissions (each round is one nbgrader run)."""
 
-    def __init__(self, course: Course, prepared: dict[tuple[str, str], tuple[list[str], str]], round_size: int):
+    def __init__(self, course: Course, prepared: dict[tuple[str, str], _Prepared], round_size: int):
         self.course, self.prepared, self.round_size = course, prepared, round_size
         self.pending: list[tuple[Job, Outcome]] = []
         self.results: list[Result] = []
@@ -216,22 +236,24 @@ class _Recorder:
         if stamp is not None:  # one nbgrader cannot parse would fail the whole round: dropped, with a note
             (dest / "timestamp.txt").write_text(stamp)
         elif problem:
-            self.prepared[job.key][0].append(f"{problem}; graded as submitted on time.")
+            self.prepared[job.key].notes.append(f"{problem}; graded as submitted on time.")
         results = []
-        pre = self.prepared[job.key][0]
-        for name, nb in outcome.notebooks.items():
+        prep = self.prepared[job.key]
+        for name, nb in (prep.unrun | outcome.notebooks).items():
             if nb.executed is None:
-                _blank_release(self.course, job.assignment, name, dest, nb.notes[-1])
+                _blank_release(self.course, job.student, job.assignment, name, dest, nb.notes[-1])
             else:
                 (dest / name).write_bytes(judge_notebook(nb.executed))
-            notes = [n for n in pre if n.startswith(f"{name}: ")] + nb.notes
+            notes = [n for n in prep.notes if n.startswith(f"{name}: ")] + nb.notes
             results.append(Result(job.student, job.assignment, name, nb.status, nb.seconds, notes))
         return results
 
 
-def _blank_release(course: Course, assignment: str, name: str, dest: Path, reason: str) -> None:
-    """Write the release notebook ``name`` with every test failed (graded as unanswered) into ``dest``."""
-    nb = nbformat.read(course.release_dir / assignment / name, 4)
+def _blank_release(course: Course, student: str, assignment: str, name: str, dest: Path, reason: str) -> None:
+    """Write the release notebook ``name`` (test cells restored) with every test failed, graded as unanswered,
+    into ``dest``."""
+    nb = restore_tests(nbformat.read(course.release_dir / assignment / name, 4), course.db_url, assignment, name,
+                       student)
     fail_grade_cells(nb, set(), reason)
     nbformat.write(nb, dest / name)
 
@@ -252,7 +274,8 @@ def _record(course: Course, round_dir: Path, results: list[Result]) -> None:
         if (r.student, r.assignment) in failed:
             r.status = Status.UNRECORDABLE
             r.notes.append(f"{r.notebook}: nbgrader could not record this notebook; it was graded as unanswered.")
-            _blank_release(course, r.assignment, r.notebook, round_dir / r.student / r.assignment, r.notes[-1])
+            _blank_release(course, r.student, r.assignment, r.notebook, round_dir / r.student / r.assignment,
+                           r.notes[-1])
     for s, a in sorted(failed):
         course.nbgrader("autograde", a, "--force", where, f"--student={s}", env=record)
 
@@ -272,17 +295,17 @@ def _check_rows(course: Course, results: list[Result]) -> None:
 
 
 def _write_notes(course: Course, batch: list[tuple[Job, Outcome]], results: list[Result],
-                 prepared: dict[tuple[str, str], tuple[list[str], str]]) -> None:
+                 prepared: dict[tuple[str, str], _Prepared]) -> None:
     """Merge this round's per-submission notes into the course's notes file (read by the feedback step)."""
     entries = {}
     for job, outcome in batch:
         mine = [r for r in results if (r.student, r.assignment) == job.key]
-        pre, fingerprint = prepared[job.key]
-        notes = list(dict.fromkeys(pre + [n for r in mine for n in r.notes]))
+        prep = prepared[job.key]
+        notes = list(dict.fromkeys(prep.notes + [n for r in mine for n in r.notes]))
         worst = max((r.status for r in mine), key=list(Status).index)
         entries[f"{job.student}/{job.assignment}"] = {
             "status": worst.value, "seconds": round(outcome.seconds, 2), "notes": notes,
-            "notebooks": {r.notebook: r.status.value for r in mine}, "fingerprint": fingerprint}
+            "notebooks": {r.notebook: r.status.value for r in mine}, "fingerprint": prep.fingerprint}
     _update_notes(course, entries)
 
 

@@ -2,12 +2,12 @@
 
 Protocol, for any executor (a local thread pool, Dask workers on other machines):
 
-* a :class:`Job` is plain picklable data: who and which assignment, the preflighted notebooks and the other
-  submitted files as bytes, the :class:`AssignmentContext` that restoring test cells needs (a snapshot of the
-  gradebook), the :class:`Limits` and the sandbox policy (None for ``grade --no-sandbox``);
+* a :class:`Job` is plain picklable data: who and which assignment, the notebooks to run (test cells already
+  restored by the coordinator, autograder/grading/restore.py), the submitted files as bytes, the
+  :class:`Limits` and the sandbox policy (None for ``grade --no-sandbox``);
 * ``execute_submission(job)`` runs in any process where the course package is installed, may be called from
   several threads of one process at once, and returns an :class:`Outcome`: per notebook a :class:`Status`,
-  the executed notebook (test cells restored, outputs filled in), the seconds it took and notes in words;
+  the executed notebook (outputs filled in), the seconds it took and notes in words;
 * it never raises for anything a student did (endless loops, crashes, huge output, broken notebooks end in
   a status and a note); it raises only when grading itself is impossible (a kernel that cannot start at all,
   a broken installation), and then the executor must surface that error;
@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import enum
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -36,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
 
 from course_utils import editions
 from course_utils.judging.cells import plan
@@ -45,7 +43,7 @@ from course_utils.judging.expected import lendable
 from autograder.kernel.forkserver import ForkExecute, KernelLaunch, start_zygote
 from autograder.kernel.memcap import TreeMemoryCap
 
-__all__ = ["Status", "Limits", "AssignmentContext", "Job", "NotebookOutcome", "Outcome", "KernelStartError",
+__all__ = ["Status", "Limits", "Job", "NotebookOutcome", "Outcome", "KernelStartError",
            "execute_submission", "fail_grade_cells", "warm_up"]
 
 
@@ -71,25 +69,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class AssignmentContext:
-    """What restoring an assignment's test cells needs: the gradebook as SQLite bytes (read-only snapshot)."""
-    assignment: str
-    gradebook: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
 class Job:
     """One student's submission of one assignment, ready to execute anywhere."""
     student: str
-    context: AssignmentContext
-    notebooks: dict[str, bytes] = field(repr=False)  # file name -> preflighted notebook
-    files: dict[str, bytes] = field(default_factory=dict, repr=False)  # other submitted files, relative paths
+    assignment: str
+    notebooks: dict[str, bytes] = field(repr=False)  # file name -> notebook to run (test cells restored)
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)  # the submitted files, relative paths
     limits: Limits = Limits()
     sandbox: Any = None  # autograder.kernel.sandbox.SandboxPolicy, or None for an unsandboxed run
-
-    @property
-    def assignment(self) -> str:
-        return self.context.assignment
 
     @property
     def key(self) -> tuple[str, str]:
@@ -116,17 +103,12 @@ class Outcome:
 
 #: Environment variables a grading kernel inherits; everything else (tokens, database URLs) stays out.
 _PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "JUPYTER_PATH")
-#: nbgrader's sanitize step, configured as in nbgrader_config.py (deleted test cells come back too)
-_RESTORE = (ClearOutput, DeduplicateIds, OverwriteKernelspec, functools.partial(OverwriteCells, add_missing_cells=True))
-
-
 def execute_submission(job: Job) -> Outcome:
     """Execute every notebook of ``job`` in its own kernel; see the module docstring for the contract."""
     start = time.monotonic()
-    db_url = f"sqlite:///{_gradebook_file(job.context)}"
     with tempfile.TemporaryDirectory(prefix="scratch-") as scratch:
         _write_student_files(job, Path(scratch))
-        results = {name: _execute_notebook(job, name, scratch, db_url) for name in sorted(job.notebooks)}
+        results = {name: _execute_notebook(job, name, scratch) for name in sorted(job.notebooks)}
     return Outcome(job.student, job.assignment, results, time.monotonic() - start)
 
 
@@ -136,32 +118,18 @@ def warm_up() -> None:
 
 
 def _write_student_files(job: Job, scratch: Path) -> None:
-    """The scratch folder gets the student's own files only: submitted notebooks (no hidden tests) and files."""
-    for rel, data in {**job.files, **job.notebooks}.items():
+    """The scratch folder gets the student's own submitted files only (their notebooks without hidden tests)."""
+    for rel, data in job.files.items():
         path = (scratch / rel).resolve()
         if scratch.resolve() in path.parents:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
 
-def _execute_notebook(job: Job, name: str, scratch: str, db_url: str) -> NotebookOutcome:
-    """Restore the test cells, execute in a fresh kernel, mark tests that never finished as failed."""
+def _execute_notebook(job: Job, name: str, scratch: str) -> NotebookOutcome:
+    """Execute in a fresh kernel, mark tests that never finished as failed."""
     start = time.monotonic()
-    resources = {"nbgrader": {"db_url": db_url, "assignment": job.assignment, "notebook": Path(name).stem,
-                              "student": job.student}}
-    try:
-        nb = nbformat.reads(job.notebooks[name].decode("utf-8"), as_version=4)
-    except Exception as exc:  # noqa: BLE001 - preflight replaces broken notebooks; this is the last guard
-        return NotebookOutcome(Status.CRASHED, None, 0.0, [f"{name}: the notebook could not be read "
-                                                           f"({type(exc).__name__}); it was graded as unanswered."])
-    try:
-        for step in _RESTORE:
-            nb, resources = step().preprocess(nb, resources)
-    except Exception as exc:  # noqa: BLE001 - nbgrader refuses this notebook's cell metadata
-        reason = f"nbgrader could not restore its test cells ({type(exc).__name__}: {str(exc)[:200]})"
-        fail_grade_cells(nb, set(), reason)
-        return NotebookOutcome(Status.CRASHED, nbformat.writes(nb).encode(), time.monotonic() - start,
-                               [f"{name}: {reason}; its tests count as failed."])
+    nb = nbformat.reads(job.notebooks[name].decode("utf-8"), as_version=4)
     status, notes = _run(nb, job, scratch, name)
     return NotebookOutcome(status, nbformat.writes(nb).encode(), time.monotonic() - start, notes)
 
@@ -287,19 +255,3 @@ class _Watchdog:
             except (ProcessLookupError, PermissionError):
                 pass
 
-
-_gradebooks: dict[str, str] = {}
-_gradebooks_lock = threading.Lock()
-
-
-def _gradebook_file(context: AssignmentContext) -> str:
-    """The context's gradebook snapshot as a file of this process (written once per distinct snapshot),
-    in a private folder outside every scratch folder."""
-    digest = hashlib.sha256(context.gradebook).hexdigest()
-    with _gradebooks_lock:
-        if digest not in _gradebooks:
-            folder = tempfile.mkdtemp(prefix="gradebook-")
-            Path(folder, "gradebook.db").write_bytes(context.gradebook)
-            _gradebooks[digest] = os.path.join(folder, "gradebook.db")
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        return _gradebooks[digest]
