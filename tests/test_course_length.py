@@ -1,0 +1,106 @@
+"""The estimated student time of each notebook stays within the course's budget (issue 21, item 10).
+
+The model, computed from ``solutions/NN_*/*.ipynb`` (no kernel is started):
+
+    minutes = words / 50  +  lines / 8  +  12 * exercises
+
+* ``words``: the words of every Markdown cell, LaTeX included, split on whitespace. 50 words a minute is a
+  careful reading of technical prose with formulas, not skimming.
+* ``lines``: the non-blank lines of every code cell (imports, demonstrations, grade cells, solutions). Eight
+  lines a minute is reading the code, running it and looking at what it prints or draws.
+* ``exercises``: the cells that nbgrader marks ``solution: true`` (code or Markdown), 12 minutes each on
+  average for writing, testing and correcting an answer or a function.
+
+The budget is ``BUDGET_MINUTES`` (about three hours) for every notebook in ``CHECKED``; the others are
+computed and printed but not asserted yet. ``pytest -s`` shows the table, and a failure message repeats it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+
+WORDS_PER_MINUTE = 50
+CODE_LINES_PER_MINUTE = 8
+MINUTES_PER_EXERCISE = 12
+BUDGET_MINUTES = 180
+
+#: Notebooks whose estimate is asserted to be within BUDGET_MINUTES (notebook 5 joins once its revision lands).
+CHECKED = ("01_softmax", "02_likelihood", "03_jacobian", "04_stability")
+
+
+class Estimate(NamedTuple):
+    notebook: str
+    words: int
+    lines: int
+    exercises: int
+
+    @property
+    def minutes(self) -> float:
+        return (self.words / WORDS_PER_MINUTE + self.lines / CODE_LINES_PER_MINUTE
+                + MINUTES_PER_EXERCISE * self.exercises)
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return src if isinstance(src, str) else "".join(src)
+
+
+def estimate(path: Path) -> Estimate:
+    """Count the model's three quantities in one notebook."""
+    words = lines = exercises = 0
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        src = _source(cell)
+        if cell["cell_type"] == "markdown":
+            words += len(src.split())
+        elif cell["cell_type"] == "code":
+            lines += sum(1 for line in src.splitlines() if line.strip())
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution") is True:
+            exercises += 1
+    return Estimate(path.parent.name, words, lines, exercises)
+
+
+def estimates() -> list[Estimate]:
+    return [estimate(p) for p in sorted(SOLUTIONS.glob("[0-9][0-9]_*/*.ipynb"))]
+
+
+def table(rows: list[Estimate]) -> str:
+    head = (f"{'notebook':15} {'words':>6} {'lines':>6} {'exercises':>9} | {'read':>5} {'code':>5} {'ex.':>5} "
+            f"| {'minutes':>7}")
+    out = [head, "-" * len(head)]
+    for r in rows:
+        mark = "" if r.notebook in CHECKED else "  (not checked yet)"
+        out.append(f"{r.notebook:15} {r.words:6d} {r.lines:6d} {r.exercises:9d} | "
+                   f"{r.words / WORDS_PER_MINUTE:5.1f} {r.lines / CODE_LINES_PER_MINUTE:5.1f} "
+                   f"{MINUTES_PER_EXERCISE * r.exercises:5d} | {r.minutes:7.1f}{mark}")
+    return "\n".join(out)
+
+
+def test_every_checked_notebook_is_within_budget():
+    rows = estimates()
+    report = table(rows)
+    print(f"\nEstimated student time (budget {BUDGET_MINUTES} min):\n{report}")
+    found = {r.notebook for r in rows}
+    assert set(CHECKED) <= found, f"no solution notebook for {sorted(set(CHECKED) - found)}"
+    over = [r.notebook for r in rows if r.notebook in CHECKED and r.minutes > BUDGET_MINUTES]
+    assert not over, f"over the {BUDGET_MINUTES}-minute budget: {over}\n{report}"
+
+
+def test_the_model_counts_what_it_says(tmp_path):
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["Two words\n", "$$ a + b $$"]},
+        {"cell_type": "code", "metadata": {}, "source": "x = 1\n\n   \ny = 2\n"},
+        {"cell_type": "code", "metadata": {"nbgrader": {"solution": True}}, "source": "pass"},
+        {"cell_type": "markdown", "metadata": {"nbgrader": {"solution": True}}, "source": "answer"},
+        {"cell_type": "raw", "metadata": {}, "source": "not counted"},
+    ]}
+    path = tmp_path / "99_demo" / "demo.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    got = estimate(path)
+    # "Two", "words", "$$", "a", "+", "b", "$$" and "answer"; blank and whitespace-only lines are not code
+    assert got == Estimate("99_demo", words=8, lines=3, exercises=2)
+    assert got.minutes == 8 / 50 + 3 / 8 + 24
