@@ -56,7 +56,8 @@ def persist_db_url(root: Path, url: str) -> None:
 
 
 def snapshot(db_url: str, assignments: list[str]) -> bytes:
-    """A new SQLite gradebook holding ``assignments`` with their notebooks and cells (no students, no grades), copied row by row through nbgrader's Gradebook API, as bytes.
+    """A new SQLite gradebook holding ``assignments`` with their notebooks and cells (no students, no grades),
+    copied row by row through nbgrader's Gradebook API, as bytes.
 
     The copy runs in a child process with the environment of nbgrader commands (a new gradebook runs
     ``alembic``, which must be on PATH); the URL goes through the environment, never a command line."""

@@ -25,6 +25,7 @@ BASE = PROJECT["dependencies"]
 EXTRAS = PROJECT["optional-dependencies"]
 # Packages a student needs though no notebook imports them: the applications they work in.
 STUDENT_TOOLS = {"jupyterlab", "notebook", "nbgrader", "ipywidgets", "nbformat"}
+TOOL_BOUNDS = {"jsonschema"}  # a student tool's own dependency, declared only to bound its version (pyproject says why)
 # Only the grader uses these (autograder/kernel/dask_executor.py, gradebook on PostgreSQL, sanitize.py, forkserver.py).
 INSTRUCTOR_ONLY = {"distributed", "psycopg", "psycopg2", "psycopg2-binary", "nh3", "nbclient", "jupyter-client",
                    "copydetect", "pyseccomp"}
@@ -132,7 +133,9 @@ def test_student_world_is_what_the_notebooks_and_course_utils_import_plus_the_to
     needed = _distributions(modules)
     assert {"numpy", "matplotlib", "scipy", "sympy", "tqdm"} <= needed  # the scan found the known imports
     base = _names(BASE)
-    assert base <= needed | STUDENT_TOOLS, f"declared for students but not used by them: {base - needed - STUDENT_TOOLS}"
+    unused = base - needed - STUDENT_TOOLS - TOOL_BOUNDS
+    assert not unused, f"declared for students but not used by them: {unused}"
+    assert TOOL_BOUNDS <= _closure(STUDENT_TOOLS & base), "a bound on a package no student tool depends on"
     # what a notebook or course_utils imports is declared, or comes with a student tool (IPython with Jupyter)
     missing = needed - base - _closure(STUDENT_TOOLS & base)
     assert not missing, f"the student's world lacks {sorted(missing)}"
