@@ -3,10 +3,10 @@
 The fast loop is ``pytest -m "not slow"`` (README, "Developing"): tests that run notebooks, nbgrader, kernels,
 the sandbox, a browser, Dask or PostgreSQL are marked ``slow``; a ``browser`` test is ``slow`` as well. Any
 test left unmarked that takes longer than ``SLOW_SECONDS`` is named at the end of the run, so a slow test that
-slipped into the fast loop is seen where it is added.
+slipped into the fast loop is seen where it is added. The durations are read from the test reports, which
+pytest-xdist's workers send to the process that prints the summary.
 """
 import os
-import time
 
 import matplotlib
 import pytest
@@ -24,13 +24,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    started = time.perf_counter()
-    yield
-    seconds = time.perf_counter() - started  # setup, call and teardown: a slow fixture counts too
-    if seconds > SLOW_SECONDS and not item.get_closest_marker("slow"):
-        _too_slow.append((item.nodeid, seconds))
+_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    _seconds[report.nodeid] = _seconds.get(report.nodeid, 0.0) + report.duration  # setup, call and teardown
+    if report.when == "teardown" and "slow" not in report.keywords and _seconds[report.nodeid] > SLOW_SECONDS:
+        _too_slow.append((report.nodeid, _seconds[report.nodeid]))
 
 
 def pytest_terminal_summary(terminalreporter):
