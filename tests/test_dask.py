@@ -1,6 +1,6 @@
 """Grading on Dask with real processes on 127.0.0.1: the stock ``dask scheduler`` and ``dask worker`` commands.
 
-* a class of 20 notebook-1 submissions (correct, naive, untouched, delegating) is graded while one of the two
+* a class of 12 notebook-1 submissions (correct, naive, untouched, delegating) is graded while one of the two
   workers is SIGKILLed mid-run: one grade row per submission, the scores the local executor gives;
 * the coordinator (``python -m autograder grade --executor dask``) is SIGKILLed mid-run: running ``grade``
   again grades only what was not recorded;
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 A = "01_softmax"
 LIMITS = Limits(cell_timeout=30, notebook_timeout=180, memory_bytes=3 * 2**30)
-PER_KIND = 5  # 4 kinds of student: a class of 20, three recording rounds of 8
+PER_KIND = 3  # 4 kinds of student: a class of 12, recorded in rounds of 8 and 4
 
 
 def _course(root: Path, per_kind: int) -> Course:

@@ -84,7 +84,10 @@ def kitpy(kitdir):
 def _execute(kitpy, nb, path: Path, grader: bool = False):
     src, out = path / "in.ipynb", path / "out.ipynb"
     nbformat.write(nb, src)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(path), "SOFTMAX_COURSE_FAST": "1", "MPLBACKEND": "Agg"}
+    # NBGRADER_EXECUTION as nbgrader's Validate sets it: notebook 1 then skips its live slider, whose headless
+    # widget output can stall nbclient (it did for 900 s under load); tests/test_browser.py runs that cell in JupyterLab
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(path), "SOFTMAX_COURSE_FAST": "1", "MPLBACKEND": "Agg",
+           "NBGRADER_EXECUTION": "validate"}
     env |= {"SOFTMAX_GRADER_KERNEL": "1"} if grader else {}
     proc = subprocess.run([kitpy, "-c", RUN, src, out, path], cwd=path, env=env, capture_output=True, text=True,
                           timeout=1800)
