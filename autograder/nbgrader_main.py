@@ -1,21 +1,15 @@
-"""``python -m autograder.nbgrader_main ARGS`` runs ``nbgrader ARGS``, with two start-up and per-cell costs removed.
+"""``python -m autograder.nbgrader_main ARGS`` runs ``nbgrader ARGS``, with one per-cell cost removed.
 
-* jsonschema imports the optional ``rfc3987_syntax`` when it is installed (it builds about forty Lark
-  grammars, ~1 s of CPU) only to check the "iri" string formats, which nbgrader never validates: the
-  project's commands mark that module as absent.
-* nbgrader validates every cell's metadata with ``jsonschema.validate``, which re-checks the schema itself
-  on each call (most of the cost); here a validator is built once per schema object and reused, with the
-  same result and the same error raised.
-
-Everything else is plain nbgrader.
+nbgrader validates every cell's metadata with ``jsonschema.validate``, which re-checks the schema itself on each
+call (most of the cost); here a validator is built once per schema object and reused, with the same result and
+the same error raised. (jsonschema's slow import of ``rfc3987_syntax`` is kept out by the version bound in
+pyproject.toml, for every process.) Everything else is plain nbgrader.
 """
 import sys
 
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]  # import fails -> format unchecked
-
-import jsonschema  # noqa: E402
-from jsonschema.exceptions import best_match  # noqa: E402
-from jsonschema.validators import validator_for  # noqa: E402
+import jsonschema
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
 
 _plain_validate = jsonschema.validate
 _validators: dict[int, object] = {}

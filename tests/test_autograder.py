@@ -1,6 +1,7 @@
 """End to end with the real nbgrader: init -> collect -> grade (parallel) -> feedback -> export.
 
-The hostile corpus (tests/hostile_corpus.py) is graded once per session together with honest students.
+The hostile corpus (tests/hostile_corpus.py) is graded once per session together with honest students
+(the demo class of the README is tests/test_demo.py).
 """
 import csv
 import hashlib
@@ -8,8 +9,6 @@ import html as html_lib
 import re
 import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -19,18 +18,19 @@ import nbformat
 import pytest
 
 from autograder.cli import collect, export, feedback
-from autograder.course import Course, assignments
+from autograder.course import Course
 from autograder.kernel.execute import Limits
 from autograder.grading.grade import grade_all
 
-from hostile_corpus import NAIVE_SCORE, corpus, grader_cases, hidden_line
+from hostile_corpus import corpus, grader_cases, hidden_line
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"
 REPO = Path(__file__).resolve().parent.parent
 
 
-LIMITS = Limits(cell_timeout=10, notebook_timeout=40, memory_bytes=3 * 2**30)
+# notebook 1's slowest honest cell takes ~0.2 s; the endless loops burn a core until these limits
+LIMITS = Limits(cell_timeout=6, notebook_timeout=24, memory_bytes=3 * 2**30)
 
 
 @pytest.fixture(scope="session")
@@ -160,25 +160,3 @@ def test_sandbox_hides_hidden_tests_home_tmp_and_the_network(graded, listener, m
     assert not (Path.home() / marker).exists() and not (Path(tempfile.gettempdir()) / marker).exists()
     assert not listener[1], "a grading kernel reached a server on the grader's 127.0.0.1"
 
-
-def _autograded_max(assignment):
-    nb = nbformat.read(next((REPO / "solutions" / assignment).glob("*.ipynb")), 4)
-    return sum(c.metadata["nbgrader"]["points"] for c in nb.cells
-               if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
-
-
-def test_demo_grades_every_notebook_as_expected():
-    """Solutions earn every autograded point and untouched releases none, in every notebook."""
-    proc = subprocess.run([sys.executable, "-m", "autograder", "demo"], capture_output=True, text=True,
-                          timeout=1800, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = proc.stdout.splitlines()
-    header = next(line.split() for line in lines if line.split()[:1] == ["student"])
-    rows = {line.split()[0]: dict(zip(header[1:], line.split()[1:])) for line in lines
-            if line.split() and line.split()[0] in ("ada", "ben", "cy", "dee")}
-    for a in assignments(REPO / "solutions"):
-        full = _autograded_max(a)
-        assert float(rows["ada"][a]) == full, (a, rows["ada"])
-        assert float(rows["ben"][a]) == 0, (a, rows["ben"])
-        assert float(rows["cy"][a]) == (NAIVE_SCORE if a == A else full), (a, rows["cy"])
-        assert float(rows["dee"][a]) == (0 if a == A else full), (a, rows["dee"])
