@@ -18,10 +18,10 @@ import nbformat
 import pytest
 
 from autograder.cli import collect, export, feedback
-from autograder.course import Course
 from autograder.kernel.execute import Limits
 from autograder.grading.grade import grade_all
 
+from courses import course_of
 from hostile_corpus import corpus, grader_cases, hidden_line
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,7 @@ def marker():
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory, listener, marker):
     root = tmp_path_factory.mktemp("course")
-    course = Course(root / "course")
-    course.init()
+    course = course_of(root, A)
     cases = corpus(course.source / A, course.release_dir / A)
     cases.update(grader_cases(course.source / A, course.release_dir / A, marker=marker, home=Path.home(),
                               tmp=Path(tempfile.gettempdir()), port=listener[0]))

@@ -37,6 +37,7 @@ from autograder.kernel.executors import Executor
 from autograder.grading.grade import grade_all
 from autograder.gradebook_db import snapshot
 
+from courses import course_of
 from servers import dask_scheduler, dask_worker, kill_own_worker_for, wait_for_workers
 
 pytestmark = pytest.mark.slow
@@ -48,10 +49,7 @@ PER_KIND = 3  # 4 kinds of student: a class of 12, recorded in rounds of 8 and 4
 
 def _course(root: Path, per_kind: int) -> Course:
     """A course of notebook 1 only, with ``per_kind`` students of each demo kind (``ada03``, ``cy07``...)."""
-    solutions = root / "solutions"
-    shutil.copytree(REPO / "solutions" / A, solutions / A)
-    course = Course(root / "course")
-    course.init(solutions)
+    course = course_of(root, A)
     inbox = root / "inbox"
     for kind, (base, answers) in DEMO_STUDENTS.items():
         origin = course.source if base == "source" else course.release_dir

@@ -9,7 +9,9 @@ import pytest
 
 from autograder.cli import collect_exchange, collect_zip, export, publish
 from autograder.grading.grade import grade_all
-from autograder.course import Course, nbgrader_env
+from autograder.course import nbgrader_env
+
+from courses import course_of
 
 pytestmark = pytest.mark.slow
 A = "01_softmax"
@@ -29,8 +31,7 @@ def test_release_fetch_submit_collect(tmp_path, monkeypatch):
     exchange.mkdir()
     exchange.chmod(0o777)
     monkeypatch.setenv("SOFTMAX_EXCHANGE", str(exchange))
-    course = Course(tmp_path / "instructor" / "course")
-    course.init()
+    course = course_of(tmp_path / "instructor", A)
     assert A in publish(course)
 
     source = nbformat.read(course.source / A / "softmax.ipynb", 4)
@@ -55,8 +56,7 @@ def test_release_fetch_submit_collect(tmp_path, monkeypatch):
 
 
 def test_lms_zip_is_collected_with_zip_collect(tmp_path):
-    course = Course(tmp_path / "course")
-    course.init()
+    course = course_of(tmp_path, A)
     source = course.source / A / "softmax.ipynb"
     archive = tmp_path / "canvas_export.zip"
     with zipfile.ZipFile(archive, "w") as zf:

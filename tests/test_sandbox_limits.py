@@ -25,8 +25,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import Course, nbgrader_env
+from autograder.course import nbgrader_env
 from autograder.kernel.memcap import tree_pids
+
+from courses import course_of
 
 REPO = Path(__file__).resolve().parent.parent
 A, NB = "01_softmax", "softmax.ipynb"
@@ -166,8 +168,7 @@ def test_hostile_limits_hold_and_the_honest_keep_full_marks(tmp_path):
         pytest.skip(f"the grading sandbox is unavailable: {problem}")
     solution = nbformat.read(SOLUTION, 4)
     points = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"]) for c in _cells(solution)}
-    course = Course(tmp_path / "course")
-    assert _cli(course.root, "init").returncode == 0
+    course = course_of(tmp_path, A)
     inbox = tmp_path / "inbox"
     for student in HONEST:
         (inbox / student / A).mkdir(parents=True)

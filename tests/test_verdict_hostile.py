@@ -1,5 +1,5 @@
 """Hostile submissions against the verdict (issue 23, items 1 and 2), graded as one class through the CLI
-(``python -m autograder --course DIR init/collect/grade/export``), in the sandbox.
+(``python -m autograder --course DIR collect/grade/export`` on a course of notebook 1), in the sandbox.
 
 Two honest students (the solution notebook) must keep full points; every hostile student's softmax returns
 zeros (or reaches for the reference, or hands back an array-like that lies on its first read) and tries one
@@ -19,7 +19,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.course import Course, nbgrader_env
+from autograder.course import nbgrader_env
+
+from courses import course_of
 
 REPO = Path(__file__).resolve().parent.parent
 A, NB = "01_softmax", "softmax.ipynb"
@@ -185,9 +187,7 @@ def test_no_trick_earns_a_point_and_the_honest_keep_full_marks(tmp_path):
     full = sum(points.values())
     tricks = {**TRICKS, "sly_array": _sly_array(solution), "forged": _forged(solution)}
 
-    course = Course(tmp_path / "course")
-    proc = _cli(course.root, "init")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    course = course_of(tmp_path, A)
     inbox = tmp_path / "inbox"
     for student in HONEST:
         (inbox / student / A).mkdir(parents=True)
