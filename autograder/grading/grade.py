@@ -95,7 +95,9 @@ def grade_all(course: Course, assignments: list[str], *, sandbox=True, limits: L
         todo = _todo(course, assignments, regrade)
         _update_notes(course, {f"{s}/{a}": {"fingerprint": None} for s, a, _ in todo})  # done once recorded
         prepared: dict[tuple[str, str], _Prepared] = {}
-        jobs = (_job(course, s, a, fingerprint, limits, sandbox, Path(tmp), prepared) for s, a, fingerprint in todo)
+        locked = {a: locked_ids(course.release_dir / a) for a in assignments}  # read once per assignment
+        jobs = (_job(course, s, a, fingerprint, locked[a], limits, sandbox, Path(tmp), prepared)
+                for s, a, fingerprint in todo)
         recorder = _Recorder(course, prepared, round_size=round_size(len(todo)))
         errors = []
         with tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress) as bar:
@@ -143,12 +145,13 @@ def _todo(course: Course, assignments: list[str], regrade: bool) -> list[tuple[s
     return todo
 
 
-def _job(course: Course, student: str, assignment: str, fingerprint: str, limits: Limits, sandbox, tmp: Path,
+def _job(course: Course, student: str, assignment: str, fingerprint: str, locked: dict[str, set[str]],
+         limits: Limits, sandbox, tmp: Path,
          prepared: dict[tuple[str, str], _Prepared]) -> Job:
     """The job for one submission: a preflighted copy, its notebooks to run with their test cells restored."""
     release = course.release_dir / assignment
     copy = shutil.copytree(course.submitted / student / assignment, tmp / student / assignment, symlinks=True)
-    notes = preflight(copy, release, locked_ids(release)) + ([] if sandbox else [NO_SANDBOX_NOTE])
+    notes = preflight(copy, release, locked) + ([] if sandbox else [NO_SANDBOX_NOTE])
     files = {str(p.relative_to(copy)): p.read_bytes() for p in sorted(copy.rglob("*"))
              if p.is_file() and not p.is_symlink()}  # a link is not followed to its target
     files.pop("timestamp.txt", None)
