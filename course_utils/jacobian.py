@@ -1,7 +1,7 @@
 """Notebook 3 — the softmax Jacobian.
 
-``d s_i / d z_j = s_i (delta_ij - s_j)``, i.e. ``J = diag(s) - s s^T`` with ``s = softmax(z)``; one entry as a
-SymPy expression with :func:`jacobian_entry`.
+``d p_i / d z_j = p_i (delta_ij - p_j)``, i.e. ``J = diag(p) - p p^T`` with ``p = softmax(z)`` (the notebook's
+formulas and SymPy symbols write ``s`` for ``p``); one entry as a SymPy expression with :func:`jacobian_entry`.
 """
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ __all__ = ["softmax_jacobian", "jacobian_entry"]
 
 
 def softmax_jacobian(z) -> np.ndarray:
-    """Jacobian of softmax: ``J[i, j] = d s_i / d z_j = s_i (delta_ij - s_j)``.
+    """Jacobian of softmax: ``J[i, j] = d p_i / d z_j = p_i (delta_ij - p_j)``.
 
     ``z`` : (K,) → (K, K) or batched ``z`` : (N, K) → (N, K, K), one Jacobian per row; float input keeps
-    its dtype, integers become float64. Formula ``J = diag(s) - s s^T`` with ``s = softmax(z)`` (shifted by
+    its dtype, integers become float64. Formula ``J = diag(p) - p p^T`` with ``p = softmax(z)`` (shifted by
     the max, so logits of any size work); symmetric, rows and columns sum to 0.
     """
     z = as_float_array(z, "z", min_ndim=1, max_ndim=2)
-    s = softmax(z, axis=-1)
-    J = -s[..., :, None] * s[..., None, :]
-    idx = np.arange(s.shape[-1])
-    J[..., idx, idx] += s
+    p = softmax(z, axis=-1)
+    J = -p[..., :, None] * p[..., None, :]
+    idx = np.arange(p.shape[-1])
+    J[..., idx, idx] += p
     return J
 
 

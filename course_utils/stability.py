@@ -94,17 +94,17 @@ def exp_overflow_threshold(dtype=np.float64) -> float:
     """Largest ``x`` of ``dtype`` with ``exp(x)`` finite in ``dtype``: ``log(finfo(dtype).max)`` rounded down.
 
     About 709.78 for float64 (max ≈ 1.8e308), 88.72 for float32 and 11.09 for float16. The value is
-    representable in ``dtype``, so ``exp(dtype(t))`` is finite and ``exp`` of the next ``dtype`` value is inf.
+    representable in ``dtype``, so its ``exp`` is finite and ``exp`` of the next ``dtype`` value is inf.
     """
     dt = _float_dtype(dtype)
-    t = dt.type(np.log(np.float64(np.finfo(dt).max)))
+    edge = dt.type(np.log(np.float64(np.finfo(dt).max)))
     up, down = dt.type(np.inf), dt.type(-np.inf)
     with np.errstate(over="ignore"):  # log(max) rounded to dtype may land just past the limit (float32/16)
-        while not np.isfinite(np.exp(t)):
-            t = np.nextafter(t, down)
-        while np.isfinite(np.exp(np.nextafter(t, up))):
-            t = np.nextafter(t, up)
-    return float(t)
+        while not np.isfinite(np.exp(edge)):
+            edge = np.nextafter(edge, down)
+        while np.isfinite(np.exp(np.nextafter(edge, up))):
+            edge = np.nextafter(edge, up)
+    return float(edge)
 
 
 def exp_underflow_threshold(dtype=np.float64) -> float:

@@ -876,10 +876,10 @@ def check_jacobian_variance():
 
 
 def check_convex_in_weights():
-    """d^2/dt^2 L(W + t Delta) = u^T J u >= 0 with u = Delta^T x, z = W^T x, L = -log softmax(z)_y.
+    """d^2/dalpha^2 L(W + alpha Delta) = u^T J u >= 0 with u = Delta^T x, z = W^T x, L = -log softmax(z)_y.
 
     And the prose's two caveats: W + c 1^T gives the same loss (no unique minimiser; L2 picks the W whose
-    columns add up to 0), and on separable data the loss along t W falls towards 0 without reaching it.
+    columns add up to 0), and on separable data the loss along alpha W falls towards 0 without reaching it.
     """
     rng = np.random.default_rng(310)
     for _ in range(5):
@@ -1074,7 +1074,7 @@ def check_log_softmax():
 
 
 def check_log_softmax_shifted():
-    """log P(y = j | x) = (x_j - x*) - log sum_i exp(x_i - x*) = x_j - LSE(x)."""
+    """log P(y = j | x) = (z_j - z*) - log sum_i exp(z_i - z*) = z_j - LSE(z)."""
     x, Q, s = sym_softmax(3)
     xs = sp.Symbol("xstar", real=True)  # the identity holds for any x*; the prose takes the maximum
     shifted = sp.Add(*[sp.exp(v - xs) for v in x])
@@ -1656,7 +1656,7 @@ FORMULAS: dict[str, list[Formula]] = {
         Formula(r"\nabla_z^2 L = \frac{\partial (s - e_y)}{\partial z} = J", check_hessian_is_jacobian),
         Formula(r"v^\top J v = \sum_i s_i v_i^2 - \Big(\sum_i s_i v_i\Big)^2 = \operatorname{Var}_s(v) \ge 0",
                 check_jacobian_variance),
-        Formula(r"\frac{d^2}{dt^2} L(W + t\Delta) = u^\top J\, u \ge 0, \qquad u = \Delta^\top x",
+        Formula(r"\frac{d^2}{d\alpha^2} L(W + \alpha\Delta) = u^\top J\, u \ge 0, \qquad u = \Delta^\top x",
                 check_convex_in_weights),
         Formula(r"\frac{\partial^2 L}{\partial W_{dk}\, \partial W_{el}} = x_d\, x_e\, J_{kl}, \qquad "
                 r"\nabla_W^2 L = J \otimes x x^\top", check_weight_hessian),
@@ -1667,7 +1667,7 @@ FORMULAS: dict[str, list[Formula]] = {
         Formula(r"\operatorname{LSE}(z) = \log \sum_{j=1}^{K} e^{z_j}.", check_lse_definition),
         Formula(r"= m + \log \sum_{j=1}^{K} e^{z_j - m}", check_lse_max_shift),
         Formula(r"\log \operatorname{softmax}(z)_j = z_j - \operatorname{LSE}(z)", check_log_softmax),
-        Formula(r"(x_j - x^*) - \log \sum_i \exp(x_i - x^*) = x_j - \operatorname{LSE}(x)", check_log_softmax_shifted),
+        Formula(r"(z_j - z^*) - \log \sum_i \exp(z_i - z^*) = z_j - \operatorname{LSE}(z)", check_log_softmax_shifted),
         Formula(r"= \frac{1}{N} \sum_{i=1}^{N} \big(\operatorname{LSE}(z_i) - z_{i, y_i}\big)", check_stable_mean_ce),
         Formula(r"\max_j z_j \le T \operatorname{LSE}(z / T) \le \max_j z_j + T \log K", check_smooth_max),
     ],
