@@ -16,13 +16,14 @@ def plot_softmax_temperature(softmax, z, temperatures=(0.5, 1.0, 2.0, 5.0), labe
     Returns ``ax``.
     """
     z = np.asarray(z, dtype=np.float64)
-    if any(not t > 0 for t in temperatures):
+    if any(not temp > 0 for temp in temperatures):
         raise ValueError(f"temperatures must be > 0; got {tuple(temperatures)}")
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     width = 0.8 / len(temperatures)
     x = np.arange(z.size)
-    for k, t in enumerate(temperatures):
-        ax.bar(x + (k - (len(temperatures) - 1) / 2) * width, softmax(z, temperature=t), width, label=f"T = {t:g}")
+    for k, temp in enumerate(temperatures):
+        ax.bar(x + (k - (len(temperatures) - 1) / 2) * width, softmax(z, temperature=temp), width,
+               label=f"T = {temp:g}")
     ax.set_xticks(x, labels if labels is not None else [f"z{i} = {v:g}" for i, v in enumerate(z)])
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1)
