@@ -9,7 +9,7 @@ import mpmath
 import numpy as np
 import pytest
 import scipy.special as sps
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
@@ -214,6 +214,9 @@ def ulps(got, exact, dtype=np.float64) -> np.ndarray:
 
 #: softmax divides by np.sum of its n terms, whose roundings lean one way when many terms are equal (13 equal
 #: terms 8 below the max: 6.1 ulp, 59 of them: 9.9, in SciPy too): its bound is ULP_SOFTMAX + n / 8.
+#: log_softmax of the largest logit is -log1p(sum of the other terms), as accurate as that sum: within ULP_LOG
+#: where NumPy sums pairwise (a 1-D array, the last axis), and n / 8 more along axis 0 of a 2-D array, where it
+#: adds row after row (24 zeros and a 32: 4.2 ulp along axis 0, 0.2 along axis 1).
 ULP_SOFTMAX, ULP_LOG = 6, 4
 
 
@@ -235,6 +238,7 @@ def _slices(z2, axis):
 
 @settings(max_examples=40, deadline=None)
 @given(z=arrays(np.float64, st.integers(2, 60), elements=on_grid), axis=st.sampled_from([0, 1]))
+@example(z=np.array([0.0] * 24 + [32.0]), axis=0)
 def test_within_a_few_ulp_when_the_shift_is_exact(z, axis):
     """When z_i - m is exact (here: logits on a 2**-40 grid), every entry of all three functions is within a
     few ulp of the exact value, along either axis of a 2-D layout."""
@@ -245,7 +249,7 @@ def test_within_a_few_ulp_when_the_shift_is_exact(z, axis):
         lse_got, p_got, logp_got = outs[0][i], _slices(outs[1], axis)[i], _slices(outs[2], axis)[i]
         assert ulps(lse_got, lse).max() <= ULP_LOG
         assert ulps(p_got, p).max() <= softmax_bound(len(col))
-        assert ulps(logp_got, logp).max() <= ULP_LOG
+        assert ulps(logp_got, logp).max() <= ULP_LOG + (len(col) / 8 if axis == 0 else 0)
 
 
 @settings(max_examples=40, deadline=None)
