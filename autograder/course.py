@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
 #: How the project starts nbgrader: plain nbgrader minus one slow optional import (see nbgrader_main.py).
 NBGRADER = [sys.executable, "-m", "autograder.nbgrader_main"]
+#: ``nbgrader generate_assignment --force`` for several assignments in one process (see nbgrader_generate.py).
+GENERATE = [sys.executable, "-m", "autograder.nbgrader_generate"]
 #: Per-submission notes of the grader (course root), shown at the top of each student's feedback.
 NOTES_FILE = "grading_notes.json"
 
@@ -59,14 +61,21 @@ class Course:
     def nbgrader(self, *args: str, timeout: float = 1800, check: bool = True,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` inside the course directory (extra ``env`` variables) and return the process."""
+        return self._run([*NBGRADER, *args], f"nbgrader {' '.join(args)}", timeout, check, env)
+
+    def generate(self, *assignments: str) -> None:
+        """``nbgrader generate_assignment A --force`` for each of ``assignments``, in one nbgrader process."""
+        self._run([*GENERATE, *assignments], f"nbgrader generate_assignment --force of {', '.join(assignments)}")
+
+    def _run(self, argv: list[str], what: str, timeout: float = 1800, check: bool = True,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         db = {DB_URL_VAR: self._db_url} if self._db_url else {}  # read by nbgrader_config.py
-        proc = subprocess.run([*NBGRADER, *args], cwd=self.root,
-                              env=nbgrader_env() | db | (env or {}), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, cwd=self.root, env=nbgrader_env() | db | (env or {}), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         failed = proc.returncode != 0 or "ERROR] There was an error" in proc.stderr
         if check and failed:
-            raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode}):\n"
-                                + "\n".join(proc.stderr.splitlines()[-25:]))
+            tail = "\n".join(proc.stderr.splitlines()[-25:])
+            raise NbgraderError(f"{what} failed (exit {proc.returncode}):\n{tail}")
         return proc
 
     def init(self, solutions: Path = REPO / "solutions") -> list[str]:
@@ -80,7 +89,7 @@ class Course:
             if (self.source / a).exists():
                 shutil.rmtree(self.source / a)
             shutil.copytree(solutions / a, self.source / a, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-            self.nbgrader("generate_assignment", a, "--force")
+        self.generate(*ids)
         return ids
 
     def expected_notebooks(self, assignment: str) -> list[str]:

@@ -1,12 +1,15 @@
 """The student release in notebooks/ is exactly what nbgrader generate_assignment makes from solutions/."""
 import json
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from autograder.cli import release
-from autograder.course import assignments
+from autograder.course import CONFIG, Course, NbgraderError, assignments
+from autograder.gradebook_db import nbgrader_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,9 +20,17 @@ def _load(path):
 
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release")
-    release(notebooks=out, solutions=REPO / "solutions")
-    return out
+    """The release as the stock command line makes it: ``nbgrader generate_assignment A --force``, one
+    assignment at a time, in a course directory with the course's nbgrader_config.py (``python -m autograder
+    release`` generates them all in one process through nbgrader's Python API)."""
+    course = tmp_path_factory.mktemp("course")
+    shutil.copy(CONFIG, course / "nbgrader_config.py")
+    for a in assignments(REPO / "solutions"):
+        shutil.copytree(REPO / "solutions" / a, course / "source" / a)
+        proc = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "generate_assignment", a, "--force"],
+                              cwd=course, env=nbgrader_env(), capture_output=True, text=True)
+        assert proc.returncode == 0 and "ERROR" not in proc.stderr, proc.stderr[-2000:]
+    return course / "release"
 
 
 def test_every_solution_has_a_release():
@@ -34,6 +45,22 @@ def test_release_matches_generate_assignment(regenerated):
     for rel in committed:
         assert _load(REPO / "notebooks" / rel) == _load(regenerated / rel), (
             f"notebooks/{rel} differs from nbgrader's release; run `python -m autograder release`")
+
+
+@pytest.mark.slow  # runs nbgrader generate_assignment
+def test_a_source_nbgrader_refuses_stops_init_with_its_message(tmp_path):
+    for a in ("01_softmax", "02_likelihood", "03_jacobian"):
+        shutil.copytree(REPO / "solutions" / a, tmp_path / "solutions" / a)
+    path = next((tmp_path / "solutions" / "02_likelihood").glob("*.ipynb"))
+    nb = nbformat.read(path, 4)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")]
+    graded[1].metadata["nbgrader"]["grade_id"] = graded[0].metadata["nbgrader"]["grade_id"]  # a duplicate id
+    nbformat.write(nb, path)
+    course = Course(tmp_path / "course")
+    with pytest.raises(NbgraderError, match=r"(?s)generate_assignment --force of 01_softmax, 02_likelihood, "
+                                            r"03_jacobian failed.*There was an error generating 02_likelihood"):
+        course.init(tmp_path / "solutions")
+    assert sorted(p.name for p in course.release_dir.iterdir()) == ["01_softmax"]
 
 
 def test_release_has_no_solutions_or_hidden_tests():

@@ -102,14 +102,13 @@ def _fingerprints(course: Course) -> dict[str, str]:
 
 def regenerate(course: Course, assignments: list[str]) -> None:
     """``nbgrader generate_assignment --force`` for each assignment: the gradebook's cells follow ``source/``."""
-    for a in assignments:
-        try:
-            course.nbgrader("generate_assignment", a, "--force")
-        except NbgraderError as exc:
-            hint = (" nbgrader cannot add or remove graded cells once there are submissions (nbgrader #1069): keep "
-                    "the cells, change their points or tests, or remove the assignment's submissions from the "
-                    "gradebook first." if "add or remove cells" in str(exc) else "")
-            raise CourseError(f"source/{a} could not be generated again for the regrade.{hint}\n{exc}") from None
+    try:
+        course.generate(*assignments)
+    except NbgraderError as exc:
+        hint = (" nbgrader cannot add or remove graded cells once there are submissions (nbgrader #1069): keep "
+                "the cells, change their points or tests, or remove the assignment's submissions from the "
+                "gradebook first." if "add or remove cells" in str(exc) else "")
+        raise CourseError(f"source/ could not be generated again for the regrade.{hint}\n{exc}") from None
 
 
 def _scratch(course: Course, assignments: list[str], dest: Path) -> Course:
