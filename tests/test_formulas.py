@@ -261,11 +261,12 @@ def quotable_cells(notebook: str) -> dict[str, str]:
 
 
 @functools.cache
-def notebook_values(notebook: str) -> dict[str, object]:
-    """Run ``solutions/<notebook>`` in a fresh kernel and evaluate every registered Quote's expression there.
-
-    Returns ``{expression: list of floats}``, or the error text where evaluating an expression failed. The
-    kernel runs as under the grader (``NBGRADER_EXECUTION``, ``SOFTMAX_COURSE_FAST``), in a temporary folder.
+def executed(notebook: str):
+    """``solutions/<notebook>`` run top to bottom in a fresh kernel, as under the grader (``NBGRADER_EXECUTION``,
+    ``SOFTMAX_COURSE_FAST``), in a temporary folder, with a last cell that evaluates every registered Quote's
+    expression. Returns the executed notebook (errors kept in the outputs) and ``{expression: list of floats}``,
+    or the error text where evaluating an expression failed. One run serves the quotes and
+    ``test_solution_notebook_executes_without_errors``.
     """
     exprs = sorted({q.value for q in QUOTES.get(notebook, []) if isinstance(q, Quote)})
     (path,) = sorted((SOLUTIONS / notebook).glob("*.ipynb"))
@@ -277,7 +278,8 @@ def notebook_values(notebook: str) -> dict[str, object]:
              "print('QUOTED-VALUES' + _json.dumps(_out))")
     nb.cells.append(nbformat.v4.new_code_cell(probe))
     saved = {k: os.environ.get(k) for k in ("NBGRADER_EXECUTION", "SOFTMAX_COURSE_FAST", "MPLBACKEND")}
-    os.environ.update(NBGRADER_EXECUTION="autograde", SOFTMAX_COURSE_FAST="1", MPLBACKEND="Agg")
+    os.environ.update(NBGRADER_EXECUTION="autograde", SOFTMAX_COURSE_FAST="1")
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend, whose figures the notebook shows
     try:
         with tempfile.TemporaryDirectory() as tmp:
             NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
@@ -288,11 +290,22 @@ def notebook_values(notebook: str) -> dict[str, object]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    errors = [f"cell {c.get('id')}: {o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
-              for o in c.outputs if o.output_type == "error"]
     out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
-    assert "QUOTED-VALUES" in out, f"solutions/{notebook} did not run to the end: {errors}"
-    return json.loads(out.split("QUOTED-VALUES", 1)[1])
+    values = json.loads(out.split("QUOTED-VALUES", 1)[1]) if "QUOTED-VALUES" in out else None
+    nb.cells.pop()
+    return nb, values
+
+
+def execution_errors(nb) -> list[str]:
+    return [f"cell {i} ({c.get('id')}): {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
+def notebook_values(notebook: str) -> dict[str, object]:
+    """``{expression: list of floats}`` of every registered Quote, evaluated after the notebook ran (``executed``)."""
+    nb, values = executed(notebook)
+    assert values is not None, f"solutions/{notebook} did not run to the end: {execution_errors(nb)}"
+    return values
 
 
 def check_quote(notebook: str, quote: Quote | Given) -> None:
@@ -1760,6 +1773,35 @@ _QUOTE_IDS = [f"{nb}-{q.cell}-{i}" for nb, i, q in QUOTED]
 @pytest.mark.parametrize(("notebook", "index", "quote"), QUOTED, ids=_QUOTE_IDS)
 def test_quoted_number_matches_what_the_cells_compute(notebook, index, quote):
     check_quote(notebook, quote)
+
+
+@pytest.mark.slow  # a kernel per notebook (the run the quotes above are read from)
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FORMULAS))
+def test_solution_notebook_executes_without_errors(notebook):
+    """Every solution notebook runs top to bottom without an error and draws a figure. Notebook 5 trains on a
+    real subset (``SOFTMAX_COURSE_FAST=1``, its documented fast switch); with ``NBGRADER_EXECUTION`` set, as
+    under nbgrader, notebook 1 skips its widget (headless widgets can stall nbclient)."""
+    nb, _ = executed(notebook)
+    assert not execution_errors(nb), f"solutions/{notebook}: {execution_errors(nb)}"
+    assert any(o.output_type in ("display_data", "execute_result") and "image/png" in o.get("data", {})
+               for c in nb.cells if c.cell_type == "code" for o in c.outputs), f"solutions/{notebook} drew no figure"
+
+
+def _notebooks_under(root: Path) -> set[Path]:
+    """Every .ipynb below ``root`` at any depth, found by walking the tree (Jupyter's checkpoints aside)."""
+    return {Path(d, f).relative_to(root) for d, _, files in os.walk(root) if ".ipynb_checkpoints" not in d
+            for f in files if f.endswith(".ipynb")}
+
+
+def test_every_notebook_is_covered():
+    """The notebooks run above are all the course's notebooks: every solution notebook at any depth, one per
+    assignment folder, and the solution of every release notebook that students get."""
+    covered = {p.relative_to(SOLUTIONS) for p in SOLUTIONS.glob("*/*.ipynb")}
+    assert len(covered) == len(NOTEBOOK_FORMULAS) >= 1, "an assignment folder with more than one notebook"
+    assert _notebooks_under(SOLUTIONS) == covered
+    assert _notebooks_under(REPO / "notebooks") == covered, "a release notebook without a solution, or the reverse"
+    folders = sorted(d.name for d in SOLUTIONS.iterdir() if d.is_dir() and not d.name.startswith("."))
+    assert sorted(NOTEBOOK_FORMULAS) == folders, "an assignment folder without a notebook"
 
 
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FORMULAS))
