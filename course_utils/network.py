@@ -230,23 +230,23 @@ def linear_loss_and_grad(W, b, X, y, reg=0.0, l1=0.0):
 
 
 def sgd_step(params, grads, lr, velocity=None, momentum=0.0):
-    """One in-place (momentum) SGD update of every parameter ``p`` with gradient ``g``.
+    """One in-place (momentum) SGD update of every parameter array ``theta`` with gradient ``g``.
 
     ``params``, ``grads`` (and ``velocity``) are lists of ``(W, b)`` pairs of arrays. Without ``velocity``:
-    ``p <- p - lr * g``. With ``velocity`` (zeros at first, updated in place): ``v <- momentum * v - lr * g``,
-    then ``p <- p + v``. The caller's arrays change; returns None.
+    ``theta <- theta - lr * g``. With ``velocity`` (zeros at first, updated in place):
+    ``v <- momentum * v - lr * g``, then ``theta <- theta + v``. The caller's arrays change; returns None.
     """
     _check_lr_momentum(lr, momentum)
     if velocity is None and momentum:
         raise ValueError("momentum > 0 needs a velocity buffer (zeros shaped like params)")
     for layer, dlayer, vlayer in zip(params, grads, velocity or [(None, None)] * len(params)):
-        for p, g, v in zip(layer, dlayer, vlayer):
+        for theta, g, v in zip(layer, dlayer, vlayer):
             if v is None:
-                p -= lr * g
+                theta -= lr * g
             else:
                 v *= momentum
                 v -= lr * g
-                p += v
+                theta += v
 
 
 def _check_lr_momentum(lr, momentum):

@@ -1,12 +1,12 @@
-"""The notation cell is the same in every notebook, and the code of notebooks 1-4 follows it (issue 21, item 12).
+"""The notation cell is the same in every notebook, and the code of every notebook follows it (issue 21, item 12).
 
 Cell 1 of every ``solutions/*/*.ipynb`` (id ``notation``) fixes the names: logits ``z``, ``logits``, ``Z``;
 probabilities ``p``, ``probs``, ``P``; integer labels ``y`` (one-hot ``Y``); target distributions ``targets``,
-``T``; weights ``W`` of shape (D, K), so ``Z = X @ W``; ``x`` one example's input. The rules below are the
-parts of it that a parser can check. They look at every name a code cell *binds* (assignment and unpacking
-targets, ``for`` and comprehension targets, ``with ... as``, ``:=``, function and lambda parameters) in the
-instructor notebooks 1-4 and in the references those notebooks use (``course_utils/{softmax, likelihood,
-jacobian, stability}.py``). Notebook 5 is checked only for its copy of the notation cell.
+``T`` (also a temperature in notebooks 1, 4 and 5); weights ``W`` of shape (D, K), so ``Z = X @ W``; ``x`` one
+example's input. The rules below are the parts of it that a parser can check. They look at every name a code
+cell *binds* (assignment and unpacking targets, ``for`` and comprehension targets, ``with ... as``, ``:=``,
+function and lambda parameters) in the instructor notebooks and in the references they use
+(``course_utils/{softmax, likelihood, jacobian, stability, network}.py``).
 
 * ``s``, ``S`` and ``s_...`` hold probabilities only as **SymPy expressions**: notebook 3's formulas write
   ``s`` (read ``s = p``, the notation cell says) and so do its SymPy objects, assigned from a value that
@@ -35,8 +35,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
-CHECKED = ("01_softmax", "02_likelihood", "03_jacobian", "04_stability")
-REFERENCES = ("softmax", "likelihood", "jacobian", "stability")  # course_utils modules of notebooks 1-4
+CHECKED = ("01_softmax", "02_likelihood", "03_jacobian", "04_stability", "05_network")
+REFERENCES = ("softmax", "likelihood", "jacobian", "stability", "network")  # the references the notebooks use
 NO_INPUTS = {"01_softmax", "04_stability"}  # notebooks without an input x: every array there is logits
 W_TRANSPOSED_CELLS = {("02_likelihood", "cifar-demo")}  # CS231n's W (classes x inputs), said so in the prose
 
