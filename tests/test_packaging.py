@@ -197,3 +197,11 @@ def test_setup_installs_the_instructor_and_dev_extras():
     setup = (REPO / "setup.sh").read_text()
     assert re.search(r'pip install .*-e "\.\[(dev,instructor|instructor,dev)\]"', setup), "setup.sh must install .[dev,instructor]"
     assert "psycopg2" not in (REPO / "pyproject.toml").read_text() + (REPO / "environment.yml").read_text()
+
+
+def test_the_longest_first_order_names_test_files_that_exist():
+    from conftest import LONGEST_FIRST
+
+    names = {p.name for p in (REPO / "tests").glob("test_*.py")}
+    assert set(LONGEST_FIRST) <= names, set(LONGEST_FIRST) - names
+    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
