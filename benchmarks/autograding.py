@@ -2,7 +2,10 @@
 
 Each class (students cycling through the demo kinds: solutions, untouched release, naive softmax, delegation to
 the reference) is graded both ways, one after the other in the same run, in fresh course directories, and the
-exported scores must be identical. ``--suite`` runs the three classes of issue 13 with their targets:
+exported scores must agree: identical for every student, except that the students who delegate notebook 1's
+``softmax`` to the reference lose its points under ``grade`` only (its kernel holds no reference; stock
+nbgrader's kernel imports the installed one and passes them). ``--suite`` runs the three classes of issue 13
+with their targets:
 
 * 12 notebook-1 submissions (fixed start-up costs show most): at least 2x;
 * 40 notebook-1 submissions: at least 3x, plus the same class graded with ``--no-sandbox`` (the sandbox's cost);
@@ -30,7 +33,7 @@ from jupyter_client.manager import start_new_kernel
 
 from autograder.cli import collect, export
 from autograder.course import Course, assignments, nbgrader_env
-from autograder.demo import DEMO_STUDENTS, write_demo_submissions
+from autograder.demo import DELEGATE_SOFTMAX, DEMO_STUDENTS, write_demo_submissions
 from autograder.kernel.executors import default_workers
 from autograder.grading.grade import grade_all
 
@@ -50,7 +53,7 @@ class ClassRun:
     serial: float
     grade: float
     unsandboxed: float | None
-    same_scores: bool
+    same_scores: bool  # identical, but for the delegating students' notebook 1 (see _agree)
     load: tuple[float, float]  # 1-minute load average before and after the timed part
 
     @property
@@ -70,6 +73,14 @@ def _class(course: Course, inbox: Path, n_students: int, ids: list[str]) -> None
 def _scores(course: Course) -> dict[str, str]:
     with open(export(course), newline="") as fh:
         return {row["student"]: row["total"] for row in csv.DictReader(fh)}
+
+
+def _agree(plain: dict[str, str], ours: dict[str, str], delegating: set[str], ids: list[str]) -> bool:
+    """``ours`` equals ``plain`` for every student; a student in ``delegating`` scores less under ``ours``
+    where notebook 1 is graded (the reference is out of its kernel's reach), the same elsewhere."""
+    caught = "01_softmax" in ids
+    return plain.keys() == ours.keys() and all(
+        (float(ours[s]) < float(plain[s])) if s in delegating and caught else ours[s] == plain[s] for s in plain)
 
 
 def _timed(fn) -> float:
@@ -97,9 +108,13 @@ def grade_class(label: str, n_students: int, ids: list[str], workers: int, sandb
         ours = _timed(lambda: grade_all(courses["ours"], ids, workers=workers, progress=False))
         unsandboxed = _timed(lambda: grade_all(courses["unsandboxed"], ids, sandbox=False, workers=workers,
                                                progress=False)) if sandbox_cost else None
-        scores = [_scores(course) for course in courses.values()]
-    return ClassRun(label, n_students * len(ids), serial, ours, unsandboxed, all(s == scores[0] for s in scores),
-                    (load, os.getloadavg()[0]))
+        scores = {kind: _scores(course) for kind, course in courses.items()}
+    kinds = list(DEMO_STUDENTS)
+    delegating = {f"s{i:03d}" for i in range(n_students)
+                  if DEMO_STUDENTS[kinds[i % len(kinds)]][1].get("softmax") == DELEGATE_SOFTMAX}
+    agree = _agree(scores["plain"], scores["ours"], delegating, ids) and scores.get("unsandboxed",
+                                                                                   scores["ours"]) == scores["ours"]
+    return ClassRun(label, n_students * len(ids), serial, ours, unsandboxed, agree, (load, os.getloadavg()[0]))
 
 
 def kernel_start_seconds(repeats: int = 5) -> float:
@@ -119,7 +134,7 @@ def report(runs: list[ClassRun], workers: int, targets: dict[str, float]) -> str
     """The Markdown table of ``runs``."""
     out = [f"`grade` runs {workers} submissions at once, sandboxed; plain is `nbgrader autograde ASSIGNMENT "
            "--force`, one serial run per assignment, same course config.", "",
-           "| class | submissions | plain serial (s) | `grade` (s) | speed-up | target | identical scores "
+           "| class | submissions | plain serial (s) | `grade` (s) | speed-up | target | scores agree "
            "| `grade --no-sandbox` (s) | load avg before/after |", "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         target = f">= {targets[r.label]:g}x" if r.label in targets else ""

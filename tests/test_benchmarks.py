@@ -63,3 +63,14 @@ def test_without_optional_packages_says_not_installed(tmp_path):
     assert "| scikit-learn LogisticRegression | not installed |" in out
     assert "| course_utils (NumPy) |" in out
     assert out_file.read_text(encoding="utf-8").strip() == out.strip()
+
+
+def test_scores_agree_only_when_just_the_delegating_students_lose_notebook_1():
+    from benchmarks.autograding import _agree
+
+    plain = {"s000": "12", "s001": "0", "s002": "8", "s003": "12"}
+    assert _agree(plain, {**plain, "s003": "0"}, {"s003"}, ["01_softmax"])  # measured on notebook 1
+    assert not _agree(plain, plain, {"s003"}, ["01_softmax"])  # the delegation went unnoticed
+    assert not _agree(plain, {**plain, "s002": "12", "s003": "0"}, {"s003"}, ["01_softmax"])
+    assert _agree(plain, plain, {"s003"}, ["02_likelihood"])  # nothing delegated there
+    assert not _agree(plain, {**plain, "s003": "0"}, {"s003"}, ["02_likelihood"])
