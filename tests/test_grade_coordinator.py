@@ -16,6 +16,7 @@ from nbgrader.api import Gradebook
 
 from autograder.cli import collect
 from autograder.course import NOTES_FILE, Course
+from autograder.demo import DELEGATE_SOFTMAX, fill
 from autograder.kernel.execute import Job, Limits, Status, execute_submission
 from autograder.kernel.executors import Executor, LocalExecutor
 from autograder.grading.grade import NO_SANDBOX_NOTE, GradingFailed, grade_all
@@ -165,12 +166,20 @@ def test_grade_stops_with_the_fix_when_there_is_no_sandbox(tmp_path, monkeypatch
     assert err.strip() == "grade: user namespaces are off: run `sysctl X=1`"
 
 
-def test_grading_without_the_sandbox_is_noted_on_the_submission(course, first_run):
+def test_grading_without_the_sandbox_is_noted_and_still_lends_no_reference(course, first_run):
+    """Without the sandbox too, the kernel imports only its edition of course_utils: a softmax that delegates
+    to the reference fails to import there, as in the sandbox (the demo student who does it scores 0)."""
     shutil.copytree(course.submitted / "both", course.submitted / "unboxed")
-    course.add_student("unboxed")
+    shutil.copytree(course.submitted / "both", course.submitted / "delegates")
+    part_a = course.submitted / "delegates" / A / "part_a.ipynb"
+    nbformat.write(fill(nbformat.read(part_a, 4), {"softmax": DELEGATE_SOFTMAX}), part_a)
+    for student in ("unboxed", "delegates"):
+        course.add_student(student)
     results = grade_all(course, [A], sandbox=False, limits=LIMITS, workers=2, progress=False)
-    assert {r.student for r in results} == {"unboxed"}
+    assert {r.student for r in results} == {"unboxed", "delegates"}
     assert NO_SANDBOX_NOTE in json.loads((course.root / NOTES_FILE).read_text())["unboxed/two"]["notes"]
+    assert _scores(course, "unboxed") == _scores(course, "both")
+    assert _scores(course, "delegates") == {"part_a": 0, "part_b": _scores(course, "both")["part_b"]}
 
 
 def test_a_recording_failure_fails_the_run_with_nbgrader_s_message(course, first_run, monkeypatch):

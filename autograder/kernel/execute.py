@@ -140,8 +140,7 @@ def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
     watchdog = _Watchdog(limits.notebook_timeout, limits.memory_bytes)
     ep = ForkExecute(timeout=limits.cell_timeout, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
                      shutdown_kernel="immediate", kernel_env=_kernel_env(scratch),
-                     launch=KernelLaunch(limits.memory_bytes, _kernel_policy(job.sandbox, job.assignment, _lent(nb)),
-                                       watchdog.watch))
+                     launch=_launch(job, _lent(nb), watchdog.watch))
     status, notes = Status.OK, []
     try:
         ep.preprocess(nb, {"metadata": {"path": scratch}})
@@ -191,28 +190,35 @@ def _lent_for(sources: tuple[str, ...]) -> str:
     return json.dumps(lendable([call for source in sources for call in plan(source)]))
 
 
-def _kernel_policy(policy, assignment: str, lent: str = "{}"):
-    """``policy`` for a kernel of ``assignment``: it sees ``course_utils`` as the files that assignment may read
+def _launch(job: Job, lent: str, on_start) -> KernelLaunch:
+    """How the kernel of ``job`` starts: it sees ``course_utils`` as the files its assignment may read
     (``course_utils.editions.kernel_files``: the checks' run half and what the course lends, no reference and no
-    judge), and nothing of the ``autograder`` package (the grader judges in its own process)."""
-    if policy is None:
-        return None
-    here = policy.here()
-    return replace(here, shown=(*here.shown, (str(editions.ROOT), _kernel_view(assignment, lent))),
-                   hide=(*here.hide, str(Path(__file__).resolve().parent.parent)))
+    judge). A sandbox shows them in place of the package and hides the ``autograder`` package (the grader
+    judges in its own process); without one they come first on the kernel's ``sys.path``, so a submission
+    that imports a reference fails as it does in the sandbox."""
+    view = _kernel_view(job.assignment, lent)
+    if job.sandbox is None:
+        return KernelLaunch(job.limits.memory_bytes, None, on_start, packages=str(Path(view).parent))
+    here = job.sandbox.here()
+    policy = replace(here, shown=(*here.shown, (str(editions.ROOT), view)),
+                     hide=(*here.hide, str(Path(__file__).resolve().parent.parent)))
+    return KernelLaunch(job.limits.memory_bytes, policy, on_start)
 
 
 @functools.cache
 def _kernel_view(assignment: str, lent: str) -> str:
-    """A folder (one per assignment and grading process) holding copies of the assignment's kernel files and
-    the values its checks lend (``lent``, grading/lent.json)."""
-    folder = Path(tempfile.mkdtemp(prefix=f"kernel-view-{assignment}-"))
-    folder.chmod(0o755)  # the kernel's own uid reads it
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    """A ``course_utils`` folder (one per assignment and grading process, in a folder of its own) holding
+    copies of the assignment's kernel files and the values its checks lend (``lent``, grading/lent.json)."""
+    parent = Path(tempfile.mkdtemp(prefix=f"kernel-view-{assignment}-"))
+    parent.chmod(0o755)  # the kernel's own uid reads it
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    folder = parent / "course_utils"
     for rel in editions.kernel_files(assignment):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(editions.ROOT / rel, folder / rel)
+    (folder / "grading").mkdir(parents=True, exist_ok=True)
     (folder / "grading" / "lent.json").write_text(lent)
+    folder.chmod(0o755)
     return str(folder)
 
 

@@ -75,17 +75,20 @@ class KernelLaunch:
     """What a grading kernel applies to itself before it runs any student code.
 
     ``sandbox`` is an ``autograder.kernel.sandbox.SandboxPolicy`` or None (``grade --no-sandbox``); ``on_start`` is
-    called in the grading process with the kernel's pid (the wall-clock watchdog uses it).
+    called in the grading process with the kernel's pid (the wall-clock watchdog uses it). ``packages``, for a
+    kernel without a sandbox, is a folder put first on its ``sys.path`` (the kernel's edition of ``course_utils``;
+    a sandbox shows that edition in place of the package instead).
     """
     memory_bytes: int
     sandbox: Any = None
     on_start: Callable[[int], None] | None = None
+    packages: str | None = None
 
     def encode(self, scratch: str, kernel_dir: str, cgroup: str | None = None) -> str:
         """The child's part (limits, sandbox, folders, the cgroup to join) as one printable token for the zygote
         or a command line."""
         spec = {"memory_bytes": self.memory_bytes, "sandbox": self.sandbox, "scratch": scratch,
-                "kernel_dir": kernel_dir, "cgroup": cgroup}
+                "kernel_dir": kernel_dir, "cgroup": cgroup, "packages": self.packages}
         return base64.b64encode(pickle.dumps(spec)).decode("ascii")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import importlib
+import importlib.machinery
 import json
 import os
 import pickle
@@ -133,6 +134,8 @@ def prepare_kernel(token: str) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         os.chdir(spec["scratch"])
+        if spec.get("packages"):  # the kernel's edition of the course's package, in place of the installed one
+            _import_only_from(spec["packages"], "course_utils")
         return
     from dataclasses import replace
 
@@ -140,6 +143,31 @@ def prepare_kernel(token: str) -> None:
     policy = spec["sandbox"]  # the kernel's folder (connection file, sockets): a copy in its own tmpfs
     enter_sandbox(replace(policy, memory_bytes=spec["memory_bytes"], private=(*policy.private, spec["kernel_dir"])),
                   spec["scratch"])
+
+
+class _OnlyFrom:
+    """A meta path finder, first in line, that finds package ``name`` and its modules in ``folder`` only: an
+    installed copy elsewhere (an editable install's own finder included) cannot stand in for a module the
+    folder lacks."""
+
+    def __init__(self, folder: str, name: str):
+        self.folder, self.name = folder, name
+
+    def find_spec(self, fullname, path=None, target=None):
+        parts = fullname.split(".")
+        if parts[0] != self.name:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, [os.path.join(self.folder, *parts[:-1])])
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return spec
+
+
+def _import_only_from(folder: str, name: str) -> None:
+    """From now on this process imports package ``name`` from ``folder`` only (forgetting what it imported)."""
+    for module in [m for m in sys.modules if m.split(".")[0] == name]:
+        del sys.modules[module]
+    sys.meta_path.insert(0, _OnlyFrom(folder, name))
 
 
 def _silence() -> None:
