@@ -2,8 +2,10 @@
 
 nbgrader validates every cell's metadata with ``jsonschema.validate``, which re-checks the schema itself on each
 call (most of the cost); here a validator is built once per schema object and reused, with the same result and
-the same error raised. (jsonschema's slow import of ``rfc3987_syntax`` is kept out by the version bound in
-pyproject.toml, for every process.) Everything else is plain nbgrader.
+the same error raised. Importing this module installs that (the grading coordinator's preflight imports it too,
+as it validates every cell of every submission with nbgrader's validator). jsonschema's slow import of
+``rfc3987_syntax`` is kept out by the version bound in pyproject.toml, for every process. Everything else is
+plain nbgrader.
 """
 import sys
 
@@ -31,7 +33,7 @@ def _validate(instance, schema, cls=None, *args, **kwargs):
 
 jsonschema.validate = _validate
 
-from nbgrader.apps.nbgraderapp import main  # noqa: E402
-
 if __name__ == "__main__":
+    from nbgrader.apps.nbgraderapp import main
+
     sys.exit(main())

@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.nbgraderformat import MetadataValidator
 
+import autograder.nbgrader_main  # noqa: F401 - nbgrader's per-cell validation with each schema checked once
 from autograder.grading.readnb import Ungradable, as_notebook, decode
 
 __all__ = ["preflight", "grade_ids", "locked_ids", "tampering"]
