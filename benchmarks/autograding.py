@@ -53,7 +53,7 @@ class ClassRun:
     serial: float
     grade: float
     unsandboxed: float | None
-    same_scores: bool  # identical, but for the delegating students' notebook 1 (see _agree)
+    scores_agree: bool  # identical, but for the delegating students' notebook 1 (see _agree)
     load: tuple[float, float]  # 1-minute load average before and after the timed part
 
     @property
@@ -140,7 +140,7 @@ def report(runs: list[ClassRun], workers: int, targets: dict[str, float]) -> str
         target = f">= {targets[r.label]:g}x" if r.label in targets else ""
         bare = f"{r.unsandboxed:.1f}" if r.unsandboxed is not None else ""
         out.append(f"| {r.label} | {r.submissions} | {r.serial:.1f} | {r.grade:.1f} | {r.speedup:.2f}x | {target} "
-                   f"| {'yes' if r.same_scores else '**NO**'} | {bare} | {r.load[0]:.2f} / {r.load[1]:.2f} |")
+                   f"| {'yes' if r.scores_agree else '**NO**'} | {bare} | {r.load[0]:.2f} / {r.load[1]:.2f} |")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     out += ["", f"- peak resident memory of one child process (a kernel or nbgrader): {peak:.0f} MB",
             f"- ordinary kernel start + `import numpy` (median of 5): {kernel_start_seconds():.2f} s"]

@@ -216,9 +216,7 @@ def _kernel_view(assignment: str, lent: str) -> str:
     for rel in editions.kernel_files(assignment):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(editions.ROOT / rel, folder / rel)
-    (folder / "grading").mkdir(parents=True, exist_ok=True)
     (folder / "grading" / "lent.json").write_text(lent)
-    folder.chmod(0o755)
     return str(folder)
 
 
