@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.cli import release
 from autograder.course import CONFIG, Course, NbgraderError, assignments
 from autograder.gradebook_db import nbgrader_env
 
@@ -31,6 +32,16 @@ def regenerated(tmp_path_factory):
                               cwd=course, env=nbgrader_env(), capture_output=True, text=True)
         assert proc.returncode == 0 and "ERROR" not in proc.stderr, proc.stderr[-2000:]
     return course / "release"
+
+
+@pytest.mark.slow  # runs nbgrader generate_assignment on every notebook
+def test_the_release_command_makes_what_the_stock_command_line_makes(regenerated, tmp_path):
+    """``python -m autograder release`` (all assignments in one nbgrader process) writes the same notebooks."""
+    release(notebooks=tmp_path, solutions=REPO / "solutions")
+    ours = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.ipynb"))
+    assert ours == sorted(p.relative_to(regenerated) for p in regenerated.rglob("*.ipynb"))
+    for rel in ours:
+        assert _load(tmp_path / rel) == _load(regenerated / rel), rel
 
 
 def test_every_solution_has_a_release():
