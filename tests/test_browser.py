@@ -141,7 +141,9 @@ def _write_course(root: Path) -> tuple[Path, dict, str, str]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("print('before')"),
                 nbformat.v4.new_code_cell("import sys\nprint('a warning, not an error', file=sys.stderr)"),
-                nbformat.v4.new_code_cell("1 / 0"),
+                # Run All sends every request at once; the kernel drops those that have arrived when a cell fails.
+                # Under load the last one once arrived later and ran, so this cell waits a second before failing
+                nbformat.v4.new_code_cell("import time\ntime.sleep(1)\n1 / 0"),
                 nbformat.v4.new_code_cell("print('never runs')")]
     (course / "probe").mkdir()
     nbformat.write(nb, course / "probe" / "error_probe.ipynb")
