@@ -1,8 +1,9 @@
 """A PostgreSQL gradebook for real: Debian's server started by tests/servers.py on a private Unix socket.
 
 * The URL is written as the README writes it, ``postgresql://...`` (no ``+driver``): SQLAlchemy picks psycopg 3.
-* The pipeline (init, collect, grade, feedback, export) with ``--db postgresql://...`` gives the grades CSV the
-  SQLite course gives; ``init`` writes the URL into the course's nbgrader_config.py, so later commands
+* The pipeline (init, collect, grade, feedback, export) with ``--db postgresql://...`` gives the grades CSV an
+  SQLite course of the same class gives (graded in this process: the oracle needs no command line and no
+  feedback); ``init`` writes the URL into the course's nbgrader_config.py, so later commands
   without ``--db`` and plain nbgrader started in the course directory (as the formgrader is) use PostgreSQL,
   and no SQLite gradebook appears. The PostgreSQL course grades with ``--executor dask`` on a LocalCluster,
   the SQLite one with the local executor.
@@ -20,8 +21,11 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
+from autograder.cli import collect, export
 from autograder.course import Course, nbgrader_env
 from autograder.demo import write_demo_submissions
+from autograder.grading.grade import grade_all
+from autograder.kernel.execute import Limits
 
 from servers import postgres_cluster
 
@@ -38,17 +42,31 @@ def _cli(course: Path, *args: str, db: str | None = None) -> str:
     return proc.stdout
 
 
-def _pipeline(root: Path, db: str | None, *grade_args: str) -> Path:
-    """init (notebook 1 only) -> collect the demo class -> grade -> feedback -> export; the grades CSV."""
+def _course(root: Path, db: str | None) -> tuple[Course, Path]:
+    """A course of notebook 1 only (what ``--db URL init`` runs, on one assignment) and the demo class's inbox."""
     solutions = root / "solutions"
     shutil.copytree(REPO / "solutions" / A, solutions / A)
-    Course(root / "course", db_url=db).init(solutions)  # what `--db URL init` runs, on one assignment
-    inbox = write_demo_submissions(Course(root / "course"), root / "inbox", [A])
+    course = Course(root / "course", db_url=db)
+    course.init(solutions)
+    return course, write_demo_submissions(Course(root / "course"), root / "inbox", [A])
+
+
+def _pipeline(root: Path, db: str, *grade_args: str) -> Path:
+    """init -> collect the demo class -> grade -> feedback -> export through the command line; the grades CSV."""
+    _, inbox = _course(root, db)
     _cli(root / "course", "collect", str(inbox), db=db)
     _cli(root / "course", "grade", "--cell-timeout", "30", *grade_args)  # no --db: nbgrader_config.py names it
     _cli(root / "course", "feedback")
     _cli(root / "course", "export", "--out", str(root / "grades.csv"))
     return root / "grades.csv"
+
+
+def _sqlite_grades(root: Path) -> Path:
+    """The same class graded in an SQLite course, in this process: the oracle's grades CSV."""
+    course, inbox = _course(root, None)
+    collect(course, inbox)
+    grade_all(course, [A], limits=Limits(cell_timeout=30), progress=False)
+    return export(course, root / "grades.csv")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +90,7 @@ def test_the_readme_url_form_connects_through_psycopg_3(postgres):
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, postgres):
-    sqlite = _pipeline(tmp_path_factory.mktemp("sqlite"), None)
+    sqlite = _sqlite_grades(tmp_path_factory.mktemp("sqlite"))
     pg_root = tmp_path_factory.mktemp("postgres")
     pg = _pipeline(pg_root, postgres, "--executor", "dask", "--workers", "2")
     return sqlite, pg, Course(pg_root / "course")
