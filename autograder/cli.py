@@ -51,26 +51,30 @@ _NBGRADER_FAILED = re.compile(r"error processing assignment '([^']+)' for studen
 
 
 def feedback(course: Course, ids: list[str] | None = None) -> dict[str, tuple[bool, str]]:
-    """``nbgrader generate_feedback`` for each assignment with graded submissions (hidden tests removed,
-    hand grades not given yet marked, output sanitized: see feedback.py); return {assignment: (ok, what
-    happened in one line)}. An assignment nothing has been graded for yet is skipped, which is not an error."""
+    """``nbgrader generate_feedback`` for each assignment with graded submissions, all in one nbgrader process
+    (hidden tests removed, hand grades not given yet marked, output sanitized: see feedback.py); return
+    {assignment: (ok, what happened in one line)}. An assignment nothing has been graded for yet is skipped, which
+    is not an error."""
     known = assignments(course.source)
-    outcome = {}
+    outcome, graded = {}, {}
     write_deadline_notes(course)  # due date, submission time and late penalty, in the notes feedback shows
     for a in ids or known:
         if a not in known:
             outcome[a] = (False, f"not an assignment of this course ({', '.join(known)})")
-            continue
-        graded = {p.parts[-3] for p in course.autograded.glob(f"*/{a}/*.ipynb")}
-        if not graded:
+        elif students := {p.parts[-3] for p in course.autograded.glob(f"*/{a}/*.ipynb")}:
+            graded[a] = students
+        else:
             outcome[a] = (True, "skipped: nothing graded yet")
-            continue
-        proc = course.nbgrader("generate_feedback", a, "--force", check=False)
-        failed = sorted({s for x, s in _NBGRADER_FAILED.findall(proc.stderr) if x == a})
-        outcome[a] = (not failed, f"feedback for {len(graded) - len(failed)} of {len(graded)} students" + (
-            f"; nbgrader failed for {', '.join(failed)} (its log: python -m autograder.nbgrader_main "
-            f"generate_feedback {a} --force)" if failed else ""))
-    return outcome
+    log = course.generate_feedback(*graded).stderr if graded else ""
+    for a, students in graded.items():
+        failed = sorted({s for x, s in _NBGRADER_FAILED.findall(log) if x == a})
+        broke = not failed and f"There was an error running generate_feedback for {a}\n" in log  # naming no student
+        what = "nbgrader failed" if broke else f"feedback for {len(students) - len(failed)} of {len(students)} students"
+        if failed or broke:
+            what += (f"; nbgrader failed for {', '.join(failed)}" if failed else "") + \
+                f" (its log: python -m autograder.nbgrader_main generate_feedback {a} --force)"
+        outcome[a] = (not failed and not broke, what)
+    return {a: outcome[a] for a in ids or known}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
 #: How the project starts nbgrader: plain nbgrader minus one slow optional import (see nbgrader_main.py).
 NBGRADER = [sys.executable, "-m", "autograder.nbgrader_main"]
-#: ``nbgrader generate_assignment --force`` for several assignments in one process (see nbgrader_generate.py).
-GENERATE = [sys.executable, "-m", "autograder.nbgrader_generate"]
+#: ``nbgrader COMMAND ID --force`` for several assignments in one process (see nbgrader_batch.py).
+BATCH = [sys.executable, "-m", "autograder.nbgrader_batch"]
 #: Per-submission notes of the grader (course root), shown at the top of each student's feedback.
 NOTES_FILE = "grading_notes.json"
 
@@ -65,7 +65,14 @@ class Course:
 
     def generate(self, *assignments: str) -> None:
         """``nbgrader generate_assignment A --force`` for each of ``assignments``, in one nbgrader process."""
-        self._run([*GENERATE, *assignments], f"nbgrader generate_assignment --force of {', '.join(assignments)}")
+        self._run([*BATCH, "generate_assignment", *assignments],
+                  f"nbgrader generate_assignment --force of {', '.join(assignments)}")
+
+    def generate_feedback(self, *assignments: str) -> subprocess.CompletedProcess:
+        """``nbgrader generate_feedback A --force`` for each of ``assignments``, in one nbgrader process that goes
+        on past a failure; the process, whose stderr holds nbgrader's log."""
+        return self._run([*BATCH, "generate_feedback", *assignments],
+                         f"nbgrader generate_feedback --force of {', '.join(assignments)}", check=False)
 
     def _run(self, argv: list[str], what: str, timeout: float = 1800, check: bool = True,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -2,6 +2,7 @@
 renders, while plots, Markdown, LaTeX and text still show; hand-graded answers say "not graded yet" until a
 grader scores them; ``feedback`` skips assignments nothing has been graded for (the weekly workflow)."""
 import copy
+import shutil
 from html.parser import HTMLParser
 
 import nbformat
@@ -112,6 +113,16 @@ def test_weekly_workflow_skips_assignments_with_nothing_graded(course, capsys):
     assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("0")] == [
         f"{A}: feedback for 2 of 2 students"]
     assert main(["--course", str(course.root), "feedback", "--assignment", "99_nothing"]) == 1
+
+
+def test_a_notebook_nbgrader_cannot_read_costs_only_its_student_s_feedback(course, tmp_path, capsys):
+    copy = Course(shutil.copytree(course.root, tmp_path / "course"))
+    shutil.rmtree(copy.feedback_dir, ignore_errors=True)
+    (copy.autograded / "mallory" / A / NB).write_text("{ damaged after grading")
+    assert main(["--course", str(copy.root), "feedback", "--assignment", A]) == 1
+    assert f"{A}: feedback for 1 of 2 students; nbgrader failed for mallory (its log: python -m " \
+           f"autograder.nbgrader_main generate_feedback {A} --force)" in capsys.readouterr().out.splitlines()
+    assert [p.parts[-3] for p in copy.feedback_dir.glob(f"*/{A}/*.html")] == ["ada"]
 
 
 def test_feedback_page_runs_no_student_script_but_shows_the_output(course):

@@ -68,8 +68,8 @@ def test_a_source_nbgrader_refuses_stops_init_with_its_message(tmp_path):
     graded[1].metadata["nbgrader"]["grade_id"] = graded[0].metadata["nbgrader"]["grade_id"]  # a duplicate id
     nbformat.write(nb, path)
     course = Course(tmp_path / "course")
-    with pytest.raises(NbgraderError, match=r"(?s)generate_assignment --force of 01_softmax, 02_likelihood, "
-                                            r"03_jacobian failed.*There was an error generating 02_likelihood"):
+    with pytest.raises(NbgraderError, match=r"(?s)generate_assignment --force of 01_softmax, 02_likelihood, 03_jacobian "
+                                            r"failed.*There was an error running generate_assignment for 02_likelihood"):
         course.init(tmp_path / "solutions")
     assert sorted(p.name for p in course.release_dir.iterdir()) == ["01_softmax"]
 
