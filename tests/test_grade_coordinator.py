@@ -12,12 +12,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 from nbgrader.api import Gradebook
 
 from autograder.cli import collect
 from autograder.course import NOTES_FILE, Course
 from autograder.demo import DELEGATE_SOFTMAX, fill
-from autograder.kernel.execute import Job, Limits, Status, execute_submission
+from autograder.kernel.execute import SKIP_WHEN_GRADING, Job, Limits, Status, execute_submission
 from autograder.kernel.executors import Executor, LocalExecutor
 from autograder.grading.grade import NO_SANDBOX_NOTE, GradingFailed, grade_all
 
@@ -154,6 +155,37 @@ def test_tests_that_finished_before_the_kernel_died_keep_their_result(course, wh
                 if c.metadata.get("nbgrader", {}).get("grade_id") == "test_softmax_b")
     errors = [o for o in test.outputs if o.output_type == "error"]
     assert (errors == []) == test_kept, test.outputs
+
+
+def test_a_cell_tagged_skip_when_grading_is_not_run(course):
+    nb = nbformat.read(course.source / A / "part_b.ipynb", 4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import os\nos.kill(os.getpid(), 9)",
+                                                 metadata={"tags": [SKIP_WHEN_GRADING]}))
+    job = Job("both", A, {"part_b.ipynb": nbformat.writes(nb).encode()}, limits=LIMITS)
+    outcome = execute_submission(job).notebooks["part_b.ipynb"]
+    cells = nbformat.reads(outcome.executed.decode(), 4).cells
+    assert outcome.status is Status.OK and outcome.notes == [] and cells[1].outputs == []
+    assert not [o for o in cells[2].outputs if o.output_type == "error"], cells[2].outputs
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir()))
+def test_the_cells_the_grader_skips_earn_no_points_and_no_check_needs_them(notebook, tmp_path, monkeypatch):
+    """Skipped cells are neither answers nor tests, and the solution run without them (as the grader runs it,
+    in fast mode) raises in no cell."""
+    (path,) = (REPO / "solutions" / notebook).glob("*.ipynb")
+    nb = nbformat.read(path, 4)
+    skipped = [c for c in nb.cells if SKIP_WHEN_GRADING in c.metadata.get("tags", [])]
+    assert not [c.metadata["nbgrader"]["grade_id"] for c in skipped
+                if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution")]
+    if not skipped:
+        return
+    for name, value in {"NBGRADER_EXECUTION": "autograde", "SOFTMAX_COURSE_FAST": "1", "MPLBACKEND": "Agg"}.items():
+        monkeypatch.setenv(name, value)  # the kernel inherits them
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True, skip_cells_with_tag=SKIP_WHEN_GRADING,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [(c.metadata.get("nbgrader", {}).get("grade_id"), o.ename) for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert not errors and all(c.outputs == [] for c in skipped), errors
 
 
 def test_grade_stops_with_the_fix_when_there_is_no_sandbox(tmp_path, monkeypatch, capsys):

@@ -43,8 +43,13 @@ from course_utils.judging.expected import lendable
 from autograder.kernel.forkserver import ForkExecute, KernelLaunch, start_zygote
 from autograder.kernel.memcap import TreeMemoryCap
 
-__all__ = ["Status", "Limits", "Job", "NotebookOutcome", "Outcome", "KernelStartError",
+__all__ = ["Status", "Limits", "Job", "NotebookOutcome", "Outcome", "KernelStartError", "SKIP_WHEN_GRADING",
            "execute_submission", "fail_grade_cells", "warm_up"]
+
+#: The cell tag of cells the grader does not run: ungraded cells declared so in the solution notebooks (notebook
+#: 5's cells that use the Fashion-MNIST images: its data, its demos and its training runs). Validate, JupyterLab
+#: and nbclient run them as usual.
+SKIP_WHEN_GRADING = "skip-when-grading"
 
 
 class Status(enum.Enum):
@@ -139,8 +144,8 @@ def _run(nb, job: Job, scratch: str, name: str) -> tuple[Status, list[str]]:
     limits = job.limits
     watchdog = _Watchdog(limits.notebook_timeout, limits.memory_bytes)
     ep = ForkExecute(timeout=limits.cell_timeout, interrupt_on_timeout=True, raise_on_iopub_timeout=False,
-                     shutdown_kernel="immediate", kernel_env=_kernel_env(scratch),
-                     launch=_launch(job, _lent(nb), watchdog.watch))
+                     shutdown_kernel="immediate", skip_cells_with_tag=SKIP_WHEN_GRADING,
+                     kernel_env=_kernel_env(scratch), launch=_launch(job, _lent(nb), watchdog.watch))
     status, notes = Status.OK, []
     try:
         ep.preprocess(nb, {"metadata": {"path": scratch}})
