@@ -69,11 +69,11 @@ def feedback(course: Course, ids: list[str] | None = None) -> dict[str, tuple[bo
     for a, students in graded.items():
         failed = sorted({s for x, s in _NBGRADER_FAILED.findall(log) if x == a})
         broke = not failed and f"There was an error running generate_feedback for {a}\n" in log  # naming no student
-        what = "nbgrader failed" if broke else f"feedback for {len(students) - len(failed)} of {len(students)} students"
-        if failed or broke:
-            what += (f"; nbgrader failed for {', '.join(failed)}" if failed else "") + \
-                f" (its log: python -m autograder.nbgrader_main generate_feedback {a} --force)"
-        outcome[a] = (not failed and not broke, what)
+        what = "nbgrader failed" if broke else f"feedback for {len(students) - len(failed)} of {len(students)} " \
+            "students" + (f"; nbgrader failed for {', '.join(failed)}" if failed else "")
+        ok = not failed and not broke
+        outcome[a] = (ok, what if ok else f"{what} (its log: python -m autograder.nbgrader_main generate_feedback "
+                                          f"{a} --force)")
     return {a: outcome[a] for a in ids or known}
 
 

@@ -49,6 +49,8 @@ from nbclient import NotebookClient
 from numpy.testing import assert_allclose
 from scipy import linalg, optimize, stats
 
+from autograder.kernel.execute import SKIP_WHEN_GRADING
+
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 
@@ -261,12 +263,13 @@ def quotable_cells(notebook: str) -> dict[str, str]:
 
 
 @functools.cache
-def executed(notebook: str):
+def executed(notebook: str, skip: str = "skip-execution"):
     """``solutions/<notebook>`` run top to bottom in a fresh kernel, as under the grader (``NBGRADER_EXECUTION``,
     ``SOFTMAX_COURSE_FAST``), in a temporary folder, with a last cell that evaluates every registered Quote's
     expression. Returns the executed notebook (errors kept in the outputs) and ``{expression: list of floats}``,
     or the error text where evaluating an expression failed. One run serves the quotes and
-    ``test_solution_notebook_executes_without_errors``.
+    ``test_solution_notebook_executes_without_errors``. Cells tagged ``skip`` are not run (nbclient's
+    ``skip_cells_with_tag``; the grader's tag is ``SKIP_WHEN_GRADING``).
     """
     exprs = sorted({q.value for q in QUOTES.get(notebook, []) if isinstance(q, Quote)})
     (path,) = sorted((SOLUTIONS / notebook).glob("*.ipynb"))
@@ -282,7 +285,7 @@ def executed(notebook: str):
     os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend, whose figures the notebook shows
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
+            NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True, skip_cells_with_tag=skip,
                            resources={"metadata": {"path": tmp}}).execute()
     finally:
         for k, v in saved.items():
@@ -1785,6 +1788,21 @@ def test_solution_notebook_executes_without_errors(notebook):
     assert not execution_errors(nb), f"solutions/{notebook}: {execution_errors(nb)}"
     assert any(o.output_type in ("display_data", "execute_result") and "image/png" in o.get("data", {})
                for c in nb.cells if c.cell_type == "code" for o in c.outputs), f"solutions/{notebook} drew no figure"
+
+
+@pytest.mark.slow  # a kernel for each notebook with cells the grader skips
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FORMULAS))
+def test_the_cells_the_grader_skips_earn_no_points_and_no_check_needs_them(notebook):
+    """Cells tagged ``SKIP_WHEN_GRADING`` are neither answers nor tests, and the solution run without them (as the
+    grader runs it) raises in no cell."""
+    (path,) = (SOLUTIONS / notebook).glob("*.ipynb")
+    skipped = [c for c in nbformat.read(path, 4).cells if SKIP_WHEN_GRADING in c.metadata.get("tags", [])]
+    assert not [c.metadata["nbgrader"]["grade_id"] for c in skipped
+                if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution")]
+    if skipped:
+        nb, _ = executed(notebook, SKIP_WHEN_GRADING)
+        assert not execution_errors(nb), f"solutions/{notebook}: {execution_errors(nb)}"
+        assert all(c.outputs == [] for c in nb.cells if SKIP_WHEN_GRADING in c.metadata.get("tags", []))
 
 
 def _notebooks_under(root: Path) -> set[Path]:

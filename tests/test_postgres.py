@@ -48,7 +48,7 @@ def _course(root: Path, db: str | None) -> tuple[Course, Path]:
     shutil.copytree(REPO / "solutions" / A, solutions / A)
     course = Course(root / "course", db_url=db)
     course.init(solutions)
-    return course, write_demo_submissions(Course(root / "course"), root / "inbox", [A])
+    return course, write_demo_submissions(course, root / "inbox", [A])
 
 
 def _pipeline(root: Path, db: str, *grade_args: str) -> Path:
